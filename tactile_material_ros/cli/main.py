@@ -1,0 +1,56 @@
+"""Entry point of `tactile-material`.
+
+Each command group lives in its own module under ``cli/`` and exposes
+``register(subparsers)``, which adds its sub-commands with ``set_defaults(func=...)``;
+``func(args)`` returns the process exit code. Modules are imported on start so that a
+missing optional dependency (torch for the learning commands) only affects its own
+commands, with a message saying what to install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# module name under tactile_material_ros.cli -> what its commands need beyond the core
+COMMAND_MODULES: dict[str, str] = {
+    "render_commands": "numpy, opencv",
+    "palpate_commands": "numpy (ur_rtde for --arm ur_rtde)",
+    "learning_commands": "torch, transformers, accelerate, onnx, onnxruntime",
+    "inference_commands": "onnxruntime",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tactile-material",
+        description="Simulate, train, export and run tactile material recognition (no ROS needed).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, needs in COMMAND_MODULES.items():
+        try:
+            module = importlib.import_module(f"tactile_material_ros.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("tactile_material_ros"):
+                continue  # command group not built yet
+            logging.getLogger(__name__).debug("commands of %s unavailable (%s needs %s)", name, exc.name, needs)
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""robot (see DESIGN.md)."""

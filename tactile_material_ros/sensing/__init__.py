@@ -1,0 +1,1 @@
+"""sensing (see DESIGN.md)."""

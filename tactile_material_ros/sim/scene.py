@@ -1,0 +1,133 @@
+"""The scene: objects of known material, shape and pose on the table in the robot's base frame.
+
+One YAML file (``config/scene_four_balls.yaml``) is read by the simulated arm (to make
+contact forces) and by the simulated DIGIT (to render the imprint), so the two agree.
+Objects rest on the table; palpation approaches them straight down (tool Z = -base Z).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from tactile_material_ros.paths import config_file
+from tactile_material_ros.sim.contact_model import Cylinder, Flat, Shape, Sphere, shape_from_dict
+from tactile_material_ros.sim.materials import MaterialLibrary, default_library
+
+
+class SceneError(ValueError):
+    """The scene file is malformed or names something unknown."""
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    name: str
+    material: str
+    shape: Shape
+    position_m: tuple[float, float, float]   # centre of the shape (flat: centre of its top face)
+    yaw_rad: float = 0.0                      # cylinder axis direction in the table plane
+
+    @property
+    def top_m(self) -> np.ndarray:
+        """The highest point of the object: where a palpation presses."""
+        x, y, z = self.position_m
+        if isinstance(self.shape, (Sphere, Cylinder)):
+            return np.array([x, y, z + self.shape.radius_m])
+        return np.array([x, y, z])
+
+    def surface_z(self, x: float, y: float) -> float | None:
+        """Height of the object's upper surface above (x, y), or None if (x, y) misses it."""
+        cx, cy, cz = self.position_m
+        dx, dy = x - cx, y - cy
+        if isinstance(self.shape, Sphere):
+            r2 = dx * dx + dy * dy
+            return cz + math.sqrt(self.shape.radius_m**2 - r2) if r2 < self.shape.radius_m**2 else None
+        if isinstance(self.shape, Cylinder):
+            c, s = math.cos(self.yaw_rad), math.sin(self.yaw_rad)
+            along, across = c * dx + s * dy, -s * dx + c * dy
+            if abs(along) > self.shape.length_m / 2 or abs(across) >= self.shape.radius_m:
+                return None
+            return cz + math.sqrt(self.shape.radius_m**2 - across**2)
+        half = self.shape.size_m / 2
+        return cz if abs(dx) <= half and abs(dy) <= half else None
+
+
+@dataclass(frozen=True)
+class SceneContact:
+    """Where the gel meets an object: the object, the interference depth and the offset."""
+
+    obj: SceneObject
+    depth_m: float                      # how far the gel surface is below the object's surface
+    offset_in_tool_m: tuple[float, float]  # object top relative to the gel centre, tool x/y axes
+
+
+@dataclass(frozen=True)
+class Scene:
+    frame: str
+    objects: tuple[SceneObject, ...]
+    source: str = ""
+    library: MaterialLibrary = field(default_factory=default_library, repr=False, compare=False)
+
+    @property
+    def names(self) -> list[str]:
+        return [o.name for o in self.objects]
+
+    def get(self, name: str) -> SceneObject:
+        for obj in self.objects:
+            if obj.name == name:
+                return obj
+        raise KeyError(f"no object {name!r} in the scene {self.source}; objects: {', '.join(self.names)}")
+
+    def contact_under(self, tcp_xyz: np.ndarray, tool_yaw_rad: float) -> SceneContact | None:
+        """The object the downward-facing gel at ``tcp_xyz`` touches, if any (deepest wins)."""
+        best: SceneContact | None = None
+        for obj in self.objects:
+            z = obj.surface_z(float(tcp_xyz[0]), float(tcp_xyz[1]))
+            if z is None:
+                continue
+            depth = z - float(tcp_xyz[2])
+            if depth <= 0.0 or (best is not None and depth <= best.depth_m):
+                continue
+            d = obj.top_m[:2] - np.asarray(tcp_xyz[:2], dtype=float)
+            c, s = math.cos(tool_yaw_rad), math.sin(tool_yaw_rad)
+            best = SceneContact(obj, depth, (float(c * d[0] + s * d[1]), float(-s * d[0] + c * d[1])))
+        return best
+
+
+def load_scene(path: str | Path | None = None, library: MaterialLibrary | None = None) -> Scene:
+    """Load and validate a scene YAML (default: the package's four-ball scene)."""
+    path = Path(path) if path is not None else config_file("scene_four_balls.yaml")
+    library = library or default_library()
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except OSError as exc:
+        raise SceneError(f"cannot read scene file {path}: {exc.strerror}") from None
+    objects = []
+    for i, entry in enumerate(raw.get("objects") or []):
+        try:
+            name, material = str(entry["name"]), str(entry["material"])
+            pose = entry["pose"]
+            xyz = tuple(float(v) for v in pose["xyz"])
+            yaw = float((pose.get("rpy") or [0.0, 0.0, 0.0])[2])
+            shape = shape_from_dict(entry)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SceneError(f"{path}: object #{i} is malformed ({exc}); each object needs name, material, "
+                             "shape (sphere|cylinder|flat), its size in metres and pose {xyz, rpy}") from None
+        if material not in library.materials:
+            raise SceneError(f"{path}: object {name!r} has unknown material {material!r}; known: {', '.join(library.names)}")
+        if len(xyz) != 3:
+            raise SceneError(f"{path}: object {name!r} pose.xyz needs 3 values, got {len(xyz)}")
+        objects.append(SceneObject(name, material, shape, xyz, yaw))  # type: ignore[arg-type]
+    if not objects:
+        raise SceneError(f"{path}: the scene has no objects")
+    if len({o.name for o in objects}) != len(objects):
+        raise SceneError(f"{path}: object names must be unique")
+    return Scene(str(raw.get("frame", "base")), tuple(objects), str(path), library)
+
+
+__all__ = ["Flat", "Scene", "SceneContact", "SceneError", "SceneObject", "load_scene"]
