@@ -1,0 +1,128 @@
+"""What every node of this package needs from rclpy, written once.
+
+- ``declare``: declare a parameter with a ``ParameterDescriptor`` (description, range,
+  read-only) and return its value.
+- ``run``: the ``main()`` body: ``rclpy.init``, build the node, spin, shut down cleanly on
+  Ctrl-C / external shutdown; a ``StartupError`` (bad parameter, missing device, tampered
+  model) is logged as one clear line and the process exits with status 2.
+- QoS profiles of the interface contract, and a ``/diagnostics`` status builder.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+EXIT_STARTUP_ERROR = 2
+
+SENSOR_QOS = qos_profile_sensor_data
+STATE_QOS = QoSProfile(
+    depth=10,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+RESULT_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class StartupError(RuntimeError):
+    """The node cannot start: the message names the problem and the fix."""
+
+
+def declare(
+    node: Node,
+    name: str,
+    default: Any,
+    description: str,
+    *,
+    read_only: bool = False,
+    range: tuple[float, float] | None = None,
+    additional_constraints: str = "",
+) -> Any:
+    """Declare ``name`` with a descriptor and return its value (as given by the user, unvalidated).
+
+    ``range`` becomes an integer or floating-point range in the descriptor, so tools show it;
+    validation itself happens in the core's config dataclasses, which give the error text.
+    rclpy would reject an out-of-range override with a terse message, so the range is only
+    descriptive here and the config object checks it.
+    """
+    descriptor = ParameterDescriptor(description=description, read_only=read_only,
+                                     additional_constraints=additional_constraints)
+    if range is not None:
+        lo, hi = range
+        if isinstance(default, bool):
+            pass
+        elif isinstance(default, int):
+            descriptor.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+        elif isinstance(default, float):
+            descriptor.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+    # rclpy enforces descriptor ranges on overrides; we want our own, clearer message, so the
+    # range is advertised in additional_constraints and enforced by the config dataclass.
+    if descriptor.integer_range or descriptor.floating_point_range:
+        lo_hi = f"allowed range [{range[0]}, {range[1]}]" if range else ""
+        descriptor.additional_constraints = "; ".join(filter(None, [additional_constraints, lo_hi]))
+        descriptor.integer_range = []
+        descriptor.floating_point_range = []
+    return node.declare_parameter(name, default, descriptor).value
+
+
+def diagnostic_status(
+    node: Node, name: str, level: int, message: str, values: Mapping[str, object]
+) -> DiagnosticStatus:
+    """One status entry; ``level`` is DiagnosticStatus.OK / WARN / ERROR / STALE."""
+    return DiagnosticStatus(
+        level=bytes([level]) if isinstance(level, int) else level,
+        name=f"{node.get_name()}: {name}",
+        message=message,
+        hardware_id=str(values.get("hardware_id", "")),
+        values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items() if k != "hardware_id"],
+    )
+
+
+def publish_diagnostics(node: Node, publisher: Any, statuses: list[DiagnosticStatus]) -> None:
+    msg = DiagnosticArray()
+    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.status = statuses
+    publisher.publish(msg)
+
+
+def create_diagnostics_publisher(node: Node) -> Any:
+    return node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+
+def run(node_factory: Callable[[], Node], argv: list[str] | None = None, threads: int = 1) -> int:
+    """main() of a node: init, build, spin, clean shutdown. Returns the exit code."""
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node: Node | None = None
+    code = 0
+    try:
+        node = node_factory()
+        if threads > 1:
+            executor = MultiThreadedExecutor(num_threads=threads)
+            executor.add_node(node)
+            executor.spin()
+        else:
+            rclpy.spin(node)
+    except StartupError as exc:
+        # one line, to stderr and the ROS log: what is wrong and how to fix it
+        print(f"[startup error] {exc}", file=sys.stderr, flush=True)
+        code = EXIT_STARTUP_ERROR
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if callable(close):
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return code
