@@ -1,0 +1,49 @@
+"""Run an exported model with ONNX Runtime: verified card, shared preprocessing, probabilities.
+
+Used by `tactile-material classify`, the export parity check and the classifier node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tactile_material_ros.inference.model_card import ModelCard, load_verified_card
+from tactile_material_ros.inference.preprocessing import preprocess
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class OnnxClassifier:
+    """A verified ONNX model and its card. Refuses a model whose sha256 differs from its card."""
+
+    def __init__(self, model_path: str | Path, card_path: str | Path | None = None, threads: int = 2) -> None:
+        import onnxruntime as ort
+
+        self.model_path = Path(model_path)
+        self.card: ModelCard = load_verified_card(self.model_path, card_path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.card.class_names
+
+    @property
+    def sha256(self) -> str:
+        return self.card.sha256
+
+    def logits_from_input(self, batch: np.ndarray) -> np.ndarray:
+        """Logits (N, C) for already preprocessed input (N, 3, S, S)."""
+        return self._session.run([self.card.output_name], {self.card.input_name: batch.astype(np.float32)})[0]
+
+    def predict_proba(self, frames: np.ndarray | list[np.ndarray], reference: np.ndarray | None = None) -> np.ndarray:
+        """Per-class probabilities (N, C), class order = ``class_names``."""
+        return softmax(self.logits_from_input(preprocess(frames, self.card.preprocessing, reference)))
