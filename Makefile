@@ -26,7 +26,8 @@ $(STAMP): requirements.txt requirements-ros.txt setup.py package.xml
 	echo "setup: installing requirements into $(VENV) (log: $(VENV)/pip.log)"; \
 	$(PY) -m pip install --disable-pip-version-check -r requirements.txt $$ROS_REQ > $(VENV)/pip.log 2>&1 \
 	  || { grep -v "is ignored: it is neither" $(VENV)/pip.log | tail -30; echo "setup: pip install failed"; exit 1; }; \
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .; \
+	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e . >> $(VENV)/pip.log 2>&1 \
+	  || { tail -30 $(VENV)/pip.log; echo "setup: installing the package failed"; exit 1; }; \
 	touch $(STAMP)
 
 test: setup

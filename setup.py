@@ -23,7 +23,6 @@ setup(
     maintainer_email="maintainers@tactile-material.invalid",
     description="Material recognition by touch: UR10 palpation, DIGIT sensing, distilled ViT classifier.",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             f"digit_camera_node = {PACKAGE}.nodes.digit_camera_node:main",
