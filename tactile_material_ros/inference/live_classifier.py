@@ -1,0 +1,435 @@
+"""The classifier node's logic without ROS: frames, palpation states and presses in; labels out.
+
+:class:`LiveClassifier` owns the verified ONNX model, the sensor's no-contact reference
+frame and one *trigger*, which decides which frames are classified and when a result is
+due. Triggers are registered by name in :data:`TRIGGERS`:
+
+- ``press``: frames are buffered by capture stamp; on each press (stamp = the moment the
+  force settled) the frames captured in ``[stamp, stamp + hold_window_s]`` are classified
+  (at most ``max_frames_per_press`` of them, evenly spaced); the window closes when a frame
+  newer than its end arrives, or early when the arm starts retracting. A cycle runs from
+  the state ``approaching`` to ``done``; at ``done`` the presses are fused
+  (:mod:`press_fusion`) and one result is due. A ``fault`` drops the cycle.
+- ``contact``: a hand-held sensor. Each frame is scored against the reference
+  (:mod:`contact_detection`); when a contact begins, its next ``frames_per_contact`` frames
+  are classified and fused into one result, and nothing more is labelled until the
+  contact has ended: one touch, one label.
+- ``continuous``: the newest frame is classified at most ``continuous_rate_hz`` times a
+  second (the node calls :meth:`LiveClassifier.on_timer`); a frame overwritten before
+  the timer fired is dropped, never queued.
+
+The reference (for background subtraction, when the model card asks for it, and for the
+contact detector) is, in this order of preference: the image file ``reference_file``; the
+median of the ``reference_frames`` frames that arrive when a cycle starts (state
+``approaching``: the arm is above the object, nothing touches the gel); the median of the
+first ``reference_frames`` frames after start-up (so the sensor must be free at start-up).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+import cv2
+import numpy as np
+
+from tactile_material_ros.inference.contact_detection import ContactConfig, ContactDetector, ContactEvent, contact_score
+from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
+from tactile_material_ros.inference.press_fusion import decide, fuse_log_probabilities
+from tactile_material_ros.inference.raw_image import ByteData, ImageFormatError, frame_from_fields
+
+log = logging.getLogger(__name__)
+
+Position = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything the classifier needs; field names are the node's parameter names."""
+
+    model_path: str
+    trigger: str = "press"
+    confidence_threshold: float = 0.5
+    hold_window_s: float = 0.5
+    max_frames_per_press: int = 8
+    continuous_rate_hz: float = 2.0
+    reference_frames: int = 5
+    reference_file: str = ""
+    frames_per_contact: int = 5
+    image_width: int = 240
+    image_height: int = 320
+    top_k: int = 5
+    contact: ContactConfig = field(default_factory=ContactConfig)
+
+    def __post_init__(self) -> None:
+        if self.trigger not in TRIGGERS:
+            raise ValueError(f"trigger = {self.trigger!r} is not a known trigger; use one of {', '.join(TRIGGERS)} "
+                             "(press with a robot, contact for a hand-held sensor, continuous for a live view)")
+        _check_range("confidence_threshold", self.confidence_threshold, 0.0, 1.0,
+                     "probability the fused class needs, below it the label is 'unknown'")
+        _check_range("hold_window_s", self.hold_window_s, 0.02, 10.0,
+                     "seconds after a press's stamp whose frames are classified; keep it <= the routine's hold time")
+        _check_range("max_frames_per_press", self.max_frames_per_press, 1, 120, "frames classified per press")
+        _check_range("continuous_rate_hz", self.continuous_rate_hz, 0.05, 60.0, "classifications per second")
+        _check_range("reference_frames", self.reference_frames, 1, 120, "frames whose median is the reference")
+        _check_range("frames_per_contact", self.frames_per_contact, 1, 120, "frames fused into one contact's label")
+        _check_range("image_width", self.image_width, 8, 8192, "pixels (240 for a portrait QVGA DIGIT)")
+        _check_range("image_height", self.image_height, 8, 8192, "pixels (320 for a portrait QVGA DIGIT)")
+        _check_range("top_k", self.top_k, 1, 50, "classes drawn as bars on the overlay")
+        if self.reference_file and not Path(self.reference_file).is_file():
+            raise ValueError(f"reference_file = {self.reference_file!r} does not exist; give a no-contact frame "
+                             "of this sensor (PNG) or leave it empty to capture one from the stream")
+
+
+def _check_range(name: str, value: float, lo: float, hi: float, meaning: str) -> None:
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} = {value} is outside the allowed range [{lo}, {hi}] ({meaning}); "
+                         f"set it within the range, e.g. --ros-args -p {name}:=<value>")
+
+
+@dataclass(frozen=True)
+class StampedFrame:
+    stamp_s: float       # capture time
+    image: np.ndarray    # uint8 BGR (H, W, 3)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One published result: a fused label with its probabilities and what it was made from."""
+
+    label: str
+    confidence: float
+    probabilities: np.ndarray      # (C,), model card order, sums to 1
+    frame: np.ndarray              # a frame it was made from, for the overlay
+    frames: int                    # frames fused
+    presses: int                   # presses fused (1 for contact and continuous)
+    latency_s: float               # time spent running the model for this result
+    position_m: Position | None = None   # where the sensor pressed (press trigger)
+    frame_id: str = ""
+
+
+@dataclass
+class Counters:
+    frames_received: int = 0
+    frames_skipped: int = 0        # malformed messages, refused by frame_from_fields
+    frames_classified: int = 0
+    results: int = 0
+    presses_without_frames: int = 0
+    last_skip_reason: str = ""
+    last_latency_s: float = 0.0
+    mean_latency_s: float = 0.0
+
+
+class ReferenceFrame:
+    """The sensor's no-contact frame: from a file, or the median of the next N frames on request."""
+
+    def __init__(self, frames_needed: int) -> None:
+        self.frames_needed = frames_needed
+        self.image: np.ndarray | None = None
+        self.source = "none"
+        self._pending: list[np.ndarray] | None = None
+        self._pending_source = ""
+
+    def set(self, image: np.ndarray, source: str) -> None:
+        self.image, self.source = image, source
+
+    def capture_next(self, source: str) -> None:
+        self._pending, self._pending_source = [], source
+
+    @property
+    def capturing(self) -> bool:
+        return self._pending is not None
+
+    def offer(self, frame: np.ndarray) -> None:
+        if self._pending is None:
+            return
+        self._pending.append(frame)
+        if len(self._pending) >= self.frames_needed:
+            self.set(np.median(np.stack(self._pending), axis=0).astype(np.uint8), self._pending_source)
+            log.info("reference frame captured (%s, median of %d frames)", self._pending_source, len(self._pending))
+            self._pending = None
+
+
+class Trigger(Protocol):
+    timer_period_s: float | None
+
+    def on_frame(self, frame: StampedFrame) -> list[Classification]: ...
+    def on_state(self, state: str, now_s: float) -> list[Classification]: ...
+    def on_press(self, stamp_s: float, position_m: Position | None, frame_id: str) -> list[Classification]: ...
+    def on_timer(self) -> list[Classification]: ...
+
+
+class _Idle:
+    """Default handlers: a trigger overrides the events it cares about."""
+
+    timer_period_s: float | None = None
+
+    def on_state(self, state: str, now_s: float) -> list[Classification]:
+        return []
+
+    def on_press(self, stamp_s: float, position_m: Position | None, frame_id: str) -> list[Classification]:
+        return []
+
+    def on_timer(self) -> list[Classification]:
+        return []
+
+
+class LiveClassifier:
+    """The model, the reference, the counters and the configured trigger."""
+
+    def __init__(self, model: OnnxClassifier, config: ClassifierConfig, reference: np.ndarray | None = None) -> None:
+        self.model = model
+        self.config = config
+        self.counters = Counters()
+        self.reference = ReferenceFrame(config.reference_frames)
+        self.needs_reference = model.card.preprocessing.subtract_background or config.trigger == "contact"
+        if reference is not None:
+            self._check_reference(reference)
+            self.reference.set(reference, f"file {config.reference_file}" if config.reference_file else "given")
+        elif self.needs_reference:
+            self.reference.capture_next("start-up")
+        self.trigger: Trigger = TRIGGERS[config.trigger](self)
+
+    @classmethod
+    def from_config(cls, config: ClassifierConfig) -> LiveClassifier:
+        """Load and verify the model (ModelIntegrityError on a sha256 mismatch) and the reference file."""
+        reference = None
+        if config.reference_file:
+            reference = cv2.imread(config.reference_file, cv2.IMREAD_COLOR)
+            if reference is None:
+                raise ValueError(f"reference_file = {config.reference_file!r} is not a readable image")
+        return cls(OnnxClassifier(config.model_path), config, reference)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.model.class_names
+
+    @property
+    def expected_size(self) -> tuple[int, int]:
+        return self.config.image_width, self.config.image_height
+
+    def _check_reference(self, image: np.ndarray) -> None:
+        if image.shape != (self.config.image_height, self.config.image_width, 3):
+            raise ValueError(f"reference frame is {image.shape[1]}x{image.shape[0]} px, frames are "
+                             f"{self.config.image_width}x{self.config.image_height}: use a reference of the same "
+                             "sensor at the same resolution (or set image_width/image_height)")
+
+    # --- events -------------------------------------------------------------------------
+    def on_image(self, stamp_s: float, encoding: str, height: int, width: int, step: int,
+                 data: ByteData) -> list[Classification]:
+        """A raw image message: checked, converted, then handed to the trigger; malformed ones are counted."""
+        self.counters.frames_received += 1
+        try:
+            image = frame_from_fields(encoding, height, width, step, data, self.expected_size)
+        except ImageFormatError as exc:
+            self.counters.frames_skipped += 1
+            self.counters.last_skip_reason = str(exc)
+            log.debug("image skipped: %s", exc)
+            return []
+        return self.on_frame(StampedFrame(stamp_s, image))
+
+    def on_frame(self, frame: StampedFrame) -> list[Classification]:
+        capturing = self.reference.capturing
+        self.reference.offer(frame.image)
+        if capturing and self.config.trigger != "press":
+            return []  # a reference frame is not also a frame to classify
+        return self._count(self.trigger.on_frame(frame))
+
+    def on_state(self, state: str, now_s: float) -> list[Classification]:
+        return self._count(self.trigger.on_state(state.strip(), now_s))
+
+    def on_press(self, stamp_s: float, position_m: Position | None = None, frame_id: str = "") -> list[Classification]:
+        return self._count(self.trigger.on_press(stamp_s, position_m, frame_id))
+
+    def on_timer(self) -> list[Classification]:
+        return self._count(self.trigger.on_timer())
+
+    def _count(self, results: list[Classification]) -> list[Classification]:
+        self.counters.results += len(results)
+        return results
+
+    # --- shared by the triggers ---------------------------------------------------------
+    def probabilities(self, frames: list[np.ndarray]) -> tuple[np.ndarray, float] | None:
+        """Per-frame probabilities (F, C) and the model time, or None when no reference is there yet."""
+        reference = self.reference.image if self.model.card.preprocessing.subtract_background else None
+        if self.model.card.preprocessing.subtract_background and reference is None:
+            log.warning("%d frame(s) not classified: no no-contact reference yet (waiting for %d frames)",
+                        len(frames), self.config.reference_frames)
+            return None
+        start = time.perf_counter()
+        probs = self.model.predict_proba(frames, reference)
+        latency = time.perf_counter() - start
+        c = self.counters
+        c.mean_latency_s = (c.mean_latency_s * c.frames_classified + latency) / (c.frames_classified + len(frames))
+        c.frames_classified += len(frames)
+        c.last_latency_s = latency
+        return probs, latency
+
+    def conclude(self, groups: list[np.ndarray], frame: np.ndarray, latency_s: float,
+                 position_m: Position | None = None, frame_id: str = "") -> Classification:
+        """Fuse per-press probability arrays into one labelled result."""
+        decision = decide(fuse_log_probabilities(groups), self.class_names, self.config.confidence_threshold)
+        return Classification(decision.label, decision.confidence, decision.probabilities, frame,
+                              sum(len(g) for g in groups), len(groups), latency_s, position_m, frame_id)
+
+
+@dataclass
+class _Press:
+    stamp_s: float
+    end_s: float
+    position_m: Position | None
+    frame_id: str
+
+
+class PressTrigger(_Idle):
+    """Classify each press's hold window; fuse the presses of one palpation cycle."""
+
+    KEEP_EXTRA_S: ClassVar[float] = 2.0  # frames are kept this long beyond the hold window
+
+    def __init__(self, live: LiveClassifier) -> None:
+        self.live = live
+        self.config = live.config
+        self._frames: deque[StampedFrame] = deque()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._active = False
+        self._open: list[_Press] = []
+        self._groups: list[np.ndarray] = []
+        self._latency_s = 0.0
+        self._last_frame: np.ndarray | None = None
+        self._first_press: _Press | None = None
+
+    def on_frame(self, frame: StampedFrame) -> list[Classification]:
+        self._frames.append(frame)
+        horizon = frame.stamp_s - (self.config.hold_window_s + self.KEEP_EXTRA_S)
+        while self._frames and self._frames[0].stamp_s < horizon:
+            self._frames.popleft()
+        for press in [p for p in self._open if frame.stamp_s > p.end_s]:
+            self._close(press, press.end_s)
+        return []
+
+    def on_state(self, state: str, now_s: float) -> list[Classification]:
+        if state == "approaching":
+            if self._groups or self._open:
+                log.warning("a new cycle started before the last one was done: its %d press(es) are dropped",
+                            len(self._groups) + len(self._open))
+            self._reset()
+            self._active = True
+            if self.live.needs_reference and not self.config.reference_file:
+                self.live.reference.capture_next("cycle start")
+        elif state == "retracting":
+            for press in list(self._open):
+                self._close(press, min(press.end_s, now_s))
+        elif state == "done":
+            for press in list(self._open):
+                self._close(press, min(press.end_s, now_s))
+            result = self._finish()
+            self._reset()
+            return result
+        elif state.startswith("fault"):
+            if self._active:
+                log.warning("palpation %s: the cycle's presses are dropped, no label", state)
+            self._reset()
+        return []
+
+    def on_press(self, stamp_s: float, position_m: Position | None, frame_id: str) -> list[Classification]:
+        if not self._active:
+            log.info("press at %.3f s outside a cycle (started mid-cycle?): it starts one", stamp_s)
+            self._active = True
+        press = _Press(stamp_s, stamp_s + self.config.hold_window_s, position_m, frame_id)
+        self._first_press = self._first_press or press
+        self._open.append(press)
+        if self._frames and self._frames[-1].stamp_s > press.end_s:
+            self._close(press, press.end_s)
+        return []
+
+    def _close(self, press: _Press, end_s: float) -> None:
+        self._open.remove(press)
+        window = [f.image for f in self._frames if press.stamp_s <= f.stamp_s <= end_s]
+        if not window:
+            self.live.counters.presses_without_frames += 1
+            log.warning("press at %.3f s: no frame captured in its hold window [%.3f, %.3f] s; is the camera "
+                        "streaming, and are both clocks the same?", press.stamp_s, press.stamp_s, end_s)
+            return
+        picks = np.linspace(0, len(window) - 1, min(len(window), self.config.max_frames_per_press))
+        frames = [window[int(round(i))] for i in picks]
+        scored = self.live.probabilities(frames)
+        if scored is None:
+            return
+        self._groups.append(scored[0])
+        self._latency_s += scored[1]
+        self._last_frame = frames[len(frames) // 2]
+
+    def _finish(self) -> list[Classification]:
+        if not self._groups or self._last_frame is None:
+            if self._active:
+                log.warning("palpation cycle done without a classified press: no label published")
+            return []
+        first = self._first_press
+        return [self.live.conclude(self._groups, self._last_frame, self._latency_s,
+                                   first.position_m if first else None, first.frame_id if first else "")]
+
+
+class ContactTrigger(_Idle):
+    """One label per touch of a hand-held sensor."""
+
+    def __init__(self, live: LiveClassifier) -> None:
+        self.live = live
+        self.detector = ContactDetector(live.config.contact)
+        self.last_score = 0.0
+        self._frames: list[np.ndarray] = []
+        self._labelled = False
+
+    def on_frame(self, frame: StampedFrame) -> list[Classification]:
+        reference = self.live.reference.image
+        if reference is None:
+            return []
+        self.last_score = contact_score(frame.image, reference, self.live.config.contact)
+        event = self.detector.update(self.last_score)
+        results: list[Classification] = []
+        if self.detector.in_contact and not self._labelled:
+            self._frames.append(frame.image)
+            if len(self._frames) >= self.live.config.frames_per_contact:
+                results = self._label()
+        if event is ContactEvent.ENDED:
+            if not self._labelled and self._frames:
+                results = self._label()
+            self._frames, self._labelled = [], False
+        return results
+
+    def _label(self) -> list[Classification]:
+        self._labelled = True
+        scored = self.live.probabilities(self._frames)
+        if scored is None:
+            return []
+        return [self.live.conclude([scored[0]], self._frames[-1], scored[1])]
+
+
+class ContinuousTrigger(_Idle):
+    """The newest frame, at a capped rate; older ones are dropped, never queued."""
+
+    def __init__(self, live: LiveClassifier) -> None:
+        self.live = live
+        self.timer_period_s = 1.0 / live.config.continuous_rate_hz
+        self._latest: StampedFrame | None = None
+
+    def on_frame(self, frame: StampedFrame) -> list[Classification]:
+        self._latest = frame
+        return []
+
+    def on_timer(self) -> list[Classification]:
+        frame, self._latest = self._latest, None
+        if frame is None:
+            return []
+        scored = self.live.probabilities([frame.image])
+        if scored is None:
+            return []
+        return [self.live.conclude([scored[0]], frame.image, scored[1])]
+
+
+TRIGGERS: dict[str, type] = {"press": PressTrigger, "contact": ContactTrigger, "continuous": ContinuousTrigger}

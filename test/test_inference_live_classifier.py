@@ -1,0 +1,161 @@
+"""The classifier's triggers without ROS: press windows and cycles, one label per touch, newest frame only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from model_fixture import make_test_model
+
+from tactile_material_ros.inference.live_classifier import ClassifierConfig, LiveClassifier, StampedFrame
+from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
+from tactile_material_ros.inference.press_fusion import fuse_log_probabilities
+
+W, H = 240, 320
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_test_model(tmp_path_factory.mktemp("model"))
+
+
+def _background() -> np.ndarray:
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    return np.stack([90 + 40 * x / W, 110 - 30 * y / H, 100 + 20 * np.sin(y / 40)], axis=2).astype(np.uint8)
+
+
+def _frame(rng: np.random.Generator, contact: float = 0.0, centre: tuple[int, int] = (120, 160)) -> np.ndarray:
+    """The background with sensor noise and, for contact > 0, a disc imprint lit from one side."""
+    img = _background().astype(np.float32)
+    if contact:
+        y, x = np.mgrid[0:H, 0:W]
+        disc = ((x - centre[0]) ** 2 + (y - centre[1]) ** 2) < (30 * contact) ** 2
+        img[disc] += (60 * contact, -40 * contact, 30 * contact)
+    return np.clip(img + rng.normal(0, 5, img.shape), 0, 255).astype(np.uint8)
+
+
+def _live(model_path: Path, **kwargs: object) -> LiveClassifier:
+    return LiveClassifier.from_config(ClassifierConfig(model_path=str(model_path), **kwargs))
+
+
+def test_a_cycle_fuses_the_frames_of_both_hold_windows_into_one_label(model_path: Path) -> None:
+    live = _live(model_path, hold_window_s=0.3, max_frames_per_press=50, reference_frames=3)
+    rng = np.random.default_rng(0)
+    frames: dict[float, np.ndarray] = {}
+    results = []
+
+    def stream(t0: float, t1: float, contact: float) -> None:
+        for t in np.arange(t0, t1, 1 / 30):
+            frames[round(float(t), 4)] = _frame(rng, contact)
+            results.extend(live.on_frame(StampedFrame(round(float(t), 4), frames[round(float(t), 4)])))
+
+    stream(0.0, 0.2, 0.0)                      # start-up reference
+    results.extend(live.on_state("approaching", 0.2))
+    stream(0.2, 1.0, 0.0)                      # the cycle's reference, then descending
+    results.extend(live.on_press(1.0, (0.65, -0.3, 0.07), "base"))
+    stream(1.0, 1.6, 1.0)                      # first press held; window [1.0, 1.3]
+    results.extend(live.on_state("retracting", 1.6))
+    stream(1.6, 2.5, 0.0)
+    results.extend(live.on_press(2.5))
+    stream(2.5, 3.2, 0.8)                      # second press (another imprint); window [2.5, 2.8]
+    assert results == []                       # nothing before the cycle is done
+    results.extend(live.on_state("done", 3.2))
+
+    assert len(results) == 1
+    result = results[0]
+    assert result.presses == 2
+    assert result.position_m == (0.65, -0.3, 0.07) and result.frame_id == "base"
+    assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-6)
+    # the very frames of each window, against the reference captured at `approaching`
+    model = OnnxClassifier(model_path)
+    reference = live.reference.image
+    assert live.reference.source == "cycle start"
+    windows = [[f for t, f in frames.items() if a <= t <= a + 0.3] for a in (1.0, 2.5)]
+    assert result.frames == sum(len(w) for w in windows)
+    expected = fuse_log_probabilities([model.predict_proba(w, reference) for w in windows])
+    np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5)
+
+
+def test_a_fault_drops_the_cycle_and_the_next_cycle_still_labels(model_path: Path) -> None:
+    live = _live(model_path, hold_window_s=0.2, reference_frames=2)
+    rng = np.random.default_rng(1)
+    out = []
+    for cycle, ending in enumerate(("fault: overshoot 31.0 N > 30.0 N", "done")):
+        base = 10.0 * cycle
+        out += live.on_state("approaching", base)
+        for i in range(3):
+            out += live.on_frame(StampedFrame(base + i * 0.03, _frame(rng)))
+        out += live.on_press(base + 1.0)
+        for i in range(12):
+            out += live.on_frame(StampedFrame(base + 1.0 + i * 0.03, _frame(rng, 1.0)))
+        out += live.on_state(ending, base + 2.0)
+        assert len(out) == cycle   # nothing after the fault, one label after `done`
+
+
+def test_press_without_frames_is_reported_and_yields_no_label(model_path: Path) -> None:
+    live = _live(model_path, reference_file="", reference_frames=1)
+    live.on_frame(StampedFrame(0.0, _frame(np.random.default_rng(2))))
+    assert live.on_state("approaching", 0.1) == []
+    live.on_press(5.0)
+    assert live.on_state("done", 6.0) == []
+    assert live.counters.presses_without_frames == 1
+
+
+def test_one_touch_gives_one_label_in_contact_mode(model_path: Path) -> None:
+    live = _live(model_path, trigger="contact", reference_frames=3, frames_per_contact=4)
+    rng = np.random.default_rng(3)
+    results = []
+    t = 0.0
+    touches = [("free", 6), ("touch", 10), ("free", 6), ("touch", 2), ("light", 1), ("touch", 9), ("free", 6)]
+    for kind, count in touches:
+        for _ in range(count):
+            contact = {"free": 0.0, "touch": 1.0, "light": 0.15}[kind]
+            results += live.on_frame(StampedFrame(t, _frame(rng, contact)))
+            t += 1 / 30
+    assert live.reference.source == "start-up"
+    assert len(results) == 2
+    assert all(r.frames == 4 and r.presses == 1 for r in results)
+
+
+def test_continuous_mode_classifies_only_the_newest_frame(model_path: Path) -> None:
+    live = _live(model_path, trigger="continuous", continuous_rate_hz=5.0, reference_frames=1)
+    rng = np.random.default_rng(4)
+    live.on_frame(StampedFrame(0.0, _frame(rng)))           # the start-up reference
+    frames = [_frame(rng, c) for c in (0.3, 0.6, 1.0)]
+    for i, f in enumerate(frames):
+        live.on_frame(StampedFrame(1.0 + i / 30, f))
+    assert live.trigger.timer_period_s == pytest.approx(0.2)
+    (result,) = live.on_timer()
+    assert live.on_timer() == []                            # nothing new: nothing classified
+    assert live.counters.frames_classified == 1
+    np.testing.assert_array_equal(result.frame, frames[-1])
+    expected = OnnxClassifier(live.config.model_path).predict_proba(frames[-1], live.reference.image)[0]
+    np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5)
+
+
+def test_malformed_images_are_counted_and_skipped(model_path: Path) -> None:
+    live = _live(model_path, trigger="continuous", reference_frames=1)
+    good = _frame(np.random.default_rng(5))
+    live.on_image(0.0, "bgr8", H, W, W * 3, good.tobytes())
+    assert live.on_image(0.1, "mono16", H, W, W * 2, bytes(W * H * 2)) == []
+    assert live.on_image(0.2, "bgr8", H, W, W * 3, good.tobytes()[:-1]) == []
+    assert live.on_image(0.3, "bgr8", H // 2, W, W * 3, good[: H // 2].tobytes()) == []
+    assert live.counters.frames_received == 4 and live.counters.frames_skipped == 3
+    assert "expected 240x320" in live.counters.last_skip_reason
+    rgb = cv2.cvtColor(good, cv2.COLOR_BGR2RGB)
+    live.on_image(0.4, "rgb8", H, W, W * 3, rgb.tobytes())
+    (result,) = live.on_timer()
+    np.testing.assert_array_equal(result.frame, good)     # rgb8 arrives as the same BGR frame
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"trigger": "sometimes"}, r"trigger = 'sometimes' is not a known trigger; use one of press, contact, continuous"),
+    ({"confidence_threshold": 1.5}, r"confidence_threshold = 1.5 is outside the allowed range \[0.0, 1.0\]"),
+    ({"hold_window_s": 0.0}, "hold_window_s"),
+    ({"reference_file": "/nonexistent/bg.png"}, "reference_file"),
+])
+def test_bad_settings_are_refused_with_the_parameter_and_its_range(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ClassifierConfig(model_path="m.onnx", **kwargs)
