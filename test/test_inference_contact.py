@@ -70,3 +70,21 @@ def test_one_touch_is_one_contact_even_when_the_score_wavers() -> None:
 def test_bad_contact_settings_are_refused_by_name(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ContactConfig(**kwargs)
+
+
+def test_the_contact_command_prints_one_json_line_per_image(real_digit_dir: Path, capsys: pytest.CaptureFixture,
+                                                            tmp_path: Path) -> None:
+    import json
+
+    from tactile_material_ros.cli.main import main
+
+    sensor = real_digit_dir / "sensor_a"
+    background = _read(sensor / "background.png")
+    noisy = tmp_path / "noisy_background.png"
+    cv2.imwrite(str(noisy), _noisy(background, np.random.default_rng(0)))
+    images = [str(sensor / "contact_05.png"), str(noisy)]
+    assert main(["contact", *images, "--reference", str(sensor / "background.png"), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["image"] for line in lines] == images
+    assert [line["contact"] for line in lines] == [True, False]
+    assert lines[0]["score"] > DEFAULT.enter_score > lines[1]["score"]

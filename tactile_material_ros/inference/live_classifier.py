@@ -120,8 +120,12 @@ class Counters:
     results: int = 0
     presses_without_frames: int = 0
     last_skip_reason: str = ""
-    last_latency_s: float = 0.0
-    mean_latency_s: float = 0.0
+    last_latency_s: float = 0.0    # model time of the last call (one press, contact or frame)
+    model_time_s: float = 0.0      # total model time
+
+    @property
+    def latency_per_frame_s(self) -> float:
+        return self.model_time_s / self.frames_classified if self.frames_classified else 0.0
 
 
 class ReferenceFrame:
@@ -143,6 +147,11 @@ class ReferenceFrame:
     @property
     def capturing(self) -> bool:
         return self._pending is not None
+
+    def describe(self) -> str:
+        if self._pending is not None:
+            return f"capturing ({self._pending_source}, {len(self._pending)}/{self.frames_needed} frames)"
+        return self.source
 
     def offer(self, frame: np.ndarray) -> None:
         if self._pending is None:
@@ -264,8 +273,8 @@ class LiveClassifier:
         probs = self.model.predict_proba(frames, reference)
         latency = time.perf_counter() - start
         c = self.counters
-        c.mean_latency_s = (c.mean_latency_s * c.frames_classified + latency) / (c.frames_classified + len(frames))
         c.frames_classified += len(frames)
+        c.model_time_s += latency
         c.last_latency_s = latency
         return probs, latency
 

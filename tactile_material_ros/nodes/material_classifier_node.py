@@ -1,0 +1,226 @@
+"""material_classifier_node: tactile frames in, the material out.
+
+A thin shell around :class:`inference.live_classifier.LiveClassifier`: it declares the
+parameters, builds the validated config, and translates messages. Subscribes
+``digit/image_raw`` (sensor QoS), ``palpation/state`` (reliable, transient local),
+``palpation/press`` and ``palpation/tcp_pose``; publishes ``material_label``,
+``material_probabilities``, ``material_classifier/overlay``, ``material_markers`` and
+``/diagnostics``. See README's interface table and docs/classifier.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticStatus
+from geometry_msgs.msg import Point, PoseStamped, WrenchStamped
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import ColorRGBA, Float32MultiArray, MultiArrayDimension, String
+from visualization_msgs.msg import Marker, MarkerArray
+
+from tactile_material_ros.inference.contact_detection import ContactConfig
+from tactile_material_ros.inference.live_classifier import Classification, ClassifierConfig, LiveClassifier
+from tactile_material_ros.inference.model_card import ModelIntegrityError
+from tactile_material_ros.inference.overlay import draw_overlay, label_colour
+from tactile_material_ros.inference.raw_image import fields_from_frame
+from tactile_material_ros.nodes.node_support import (
+    RESULT_QOS,
+    SENSOR_QOS,
+    STATE_QOS,
+    StartupError,
+    create_diagnostics_publisher,
+    declare,
+    diagnostic_status,
+    publish_diagnostics,
+    run,
+)
+from tactile_material_ros.paths import model_file
+
+# the overlay is for viewers: reliable (so both reliable and best-effort subscribers match), newest only
+OVERLAY_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+MARKER_PLACE_GRID_M = 0.02   # results within this distance replace each other's marker
+MARKER_SPHERE_M = 0.04
+SILENT_CAMERA_S = 2.0        # diagnostics warn when no frame arrived for this long
+
+
+def _seconds(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class MaterialClassifierNode(Node):
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("material_classifier_node", **node_kwargs)
+        d = ContactConfig()
+        try:
+            config = ClassifierConfig(
+                model_path=declare(self, "model_path", str(model_file()), "exported ONNX model; its card "
+                                   "(same name, .json) must sit beside it and match its sha256", read_only=True),
+                trigger=declare(self, "trigger", "press", "when to classify: press | contact | continuous",
+                                read_only=True),
+                confidence_threshold=declare(self, "confidence_threshold", 0.5, "fused probability below "
+                                             "which the label is 'unknown'", range=(0.0, 1.0)),
+                hold_window_s=declare(self, "hold_window_s", 0.5, "seconds after each press stamp whose "
+                                      "frames are classified (<= the routine's hold time)", range=(0.02, 10.0)),
+                max_frames_per_press=declare(self, "max_frames_per_press", 8, "frames classified per press, "
+                                             "evenly spaced over the hold window", range=(1, 120)),
+                continuous_rate_hz=declare(self, "continuous_rate_hz", 2.0, "classifications per second in "
+                                           "continuous mode (the newest frame each time)", range=(0.05, 60.0)),
+                reference_frames=declare(self, "reference_frames", 5, "frames whose median becomes the "
+                                         "no-contact reference", range=(1, 120)),
+                reference_file=declare(self, "reference_file", "", "no-contact frame of this sensor (PNG); "
+                                       "empty: capture at start-up and at each cycle start", read_only=True),
+                frames_per_contact=declare(self, "frames_per_contact", 5, "contact mode: frames fused into "
+                                           "one touch's label", range=(1, 120)),
+                image_width=declare(self, "image_width", 240, "frame width in px (portrait QVGA DIGIT: 240)",
+                                    read_only=True, range=(8, 8192)),
+                image_height=declare(self, "image_height", 320, "frame height in px (portrait QVGA DIGIT: 320)",
+                                     read_only=True, range=(8, 8192)),
+                top_k=declare(self, "top_k", 5, "classes drawn as bars on the overlay", range=(1, 50)),
+                contact=ContactConfig(
+                    enter_score=declare(self, "contact_enter_score", d.enter_score, "contact score that "
+                                        "starts a contact (`tactile-material contact` shows scores)", range=(0.0, 1.0)),
+                    exit_score=declare(self, "contact_exit_score", d.exit_score, "contact score below which "
+                                       "a contact ends (< contact_enter_score)", range=(0.0, 1.0)),
+                    min_frames=declare(self, "contact_min_frames", d.min_frames, "consecutive frames needed "
+                                       "to start or end a contact", range=(1, 100)),
+                ),
+            )
+            self.live = LiveClassifier.from_config(config)
+        except ModelIntegrityError as exc:
+            raise StartupError(f"model_path: {exc}") from None
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        names = list(self.live.class_names)
+        declared = declare(self, "class_names", names, "the model card's classes, in the order of "
+                           "material_probabilities (read-only, from the card)", read_only=True)
+        if list(declared) != names:
+            raise StartupError("class_names is read-only and comes from the model card; do not set it "
+                               f"(it was set to {list(declared)})")
+
+        self._label_pub = self.create_publisher(String, "material_label", RESULT_QOS)
+        self._prob_pub = self.create_publisher(Float32MultiArray, "material_probabilities", RESULT_QOS)
+        self._overlay_pub = self.create_publisher(Image, "material_classifier/overlay", OVERLAY_QOS)
+        self._marker_pub = self.create_publisher(MarkerArray, "material_markers", RESULT_QOS)
+        self._diag_pub = create_diagnostics_publisher(self)
+        self.create_subscription(Image, "digit/image_raw", self._on_image, SENSOR_QOS)
+        self.create_subscription(String, "palpation/state", self._on_state, STATE_QOS)
+        self.create_subscription(WrenchStamped, "palpation/press", self._on_press, RESULT_QOS)
+        self.create_subscription(PoseStamped, "palpation/tcp_pose", self._on_pose, SENSOR_QOS)
+        if self.live.trigger.timer_period_s:
+            self.create_timer(self.live.trigger.timer_period_s, lambda: self._publish(self.live.on_timer()))
+        self.create_timer(1.0, self._publish_diagnostics)
+        self._pose: PoseStamped | None = None
+        self._marker_ids: dict[tuple[int, int], int] = {}
+        self._last_frame_s: float | None = None
+        self._skipped_reported = 0
+        self.get_logger().info(
+            f"classifying with {config.model_path} (sha256 {self.live.model.sha256[:12]}…, {len(names)} classes), "
+            f"trigger {config.trigger}, reference: {self.live.reference.describe()}")
+
+    # --- inputs -------------------------------------------------------------------------
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_image(self, msg: Image) -> None:
+        self._last_frame_s = self._now_s()
+        self._publish(self.live.on_image(_seconds(msg.header.stamp), msg.encoding, msg.height, msg.width,
+                                         msg.step, msg.data))
+
+    def _on_state(self, msg: String) -> None:
+        self._publish(self.live.on_state(msg.data, self._now_s()))
+
+    def _on_press(self, msg: WrenchStamped) -> None:
+        position = frame_id = None
+        if self._pose is not None:
+            p = self._pose.pose.position
+            position, frame_id = (p.x, p.y, p.z), self._pose.header.frame_id
+        self._publish(self.live.on_press(_seconds(msg.header.stamp), position, frame_id or ""))
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        self._pose = msg
+
+    # --- outputs ------------------------------------------------------------------------
+    def _publish(self, results: list[Classification]) -> None:
+        for result in results:
+            names = self.live.class_names
+            self._label_pub.publish(String(data=result.label))
+            probs = Float32MultiArray()
+            probs.layout.dim = [MultiArrayDimension(label="material", size=len(names), stride=len(names))]
+            probs.data = [float(p) for p in result.probabilities]
+            self._prob_pub.publish(probs)
+            self._publish_overlay(result)
+            if result.position_m is not None:
+                self._publish_markers(result)
+            self.get_logger().info(
+                f"material: {result.label} ({100 * result.confidence:.1f} %, {result.presses} press(es), "
+                f"{result.frames} frames, model {1000 * result.latency_s:.0f} ms)")
+
+    def _publish_overlay(self, result: Classification) -> None:
+        picture = draw_overlay(result.frame, self.live.class_names, result.probabilities, result.label,
+                               self.live.config.top_k)
+        msg = Image()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = "digit_link"
+        msg.encoding, msg.height, msg.width, msg.step, msg.data = fields_from_frame(picture)
+        self._overlay_pub.publish(msg)
+
+    def _publish_markers(self, result: Classification) -> None:
+        x, y, z = result.position_m or (0.0, 0.0, 0.0)
+        place = (round(x / MARKER_PLACE_GRID_M), round(y / MARKER_PLACE_GRID_M))
+        slot = self._marker_ids.setdefault(place, len(self._marker_ids))
+        r, g, b = label_colour(result.label, self.live.class_names)
+        stamp = self.get_clock().now().to_msg()
+        sphere = Marker(ns="material", id=2 * slot, type=Marker.SPHERE, action=Marker.ADD)
+        sphere.pose.position = Point(x=x, y=y, z=z - MARKER_SPHERE_M / 2)
+        sphere.pose.orientation.w = 1.0
+        sphere.scale.x = sphere.scale.y = sphere.scale.z = MARKER_SPHERE_M
+        sphere.color = ColorRGBA(r=r, g=g, b=b, a=0.9)
+        text = Marker(ns="material", id=2 * slot + 1, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+        text.pose.position = Point(x=x, y=y, z=z + 0.08)
+        text.pose.orientation.w = 1.0
+        text.scale.z = 0.04
+        text.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+        text.text = f"{result.label} {100 * result.confidence:.0f}%"
+        for marker in (sphere, text):
+            marker.header.frame_id = result.frame_id or "base"
+            marker.header.stamp = stamp
+        self._marker_pub.publish(MarkerArray(markers=[sphere, text]))
+
+    def _publish_diagnostics(self) -> None:
+        c = self.live.counters
+        silent = self._last_frame_s is None or self._now_s() - self._last_frame_s > SILENT_CAMERA_S
+        newly_skipped = c.frames_skipped - self._skipped_reported
+        self._skipped_reported = c.frames_skipped
+        if silent:
+            level, message = DiagnosticStatus.WARN, f"no frame on digit/image_raw for > {SILENT_CAMERA_S:.0f} s"
+        elif newly_skipped:
+            level, message = DiagnosticStatus.WARN, f"{newly_skipped} malformed frame(s) skipped: {c.last_skip_reason}"
+        else:
+            level, message = DiagnosticStatus.OK, f"classifying ({self.live.config.trigger})"
+        values = {
+            "model_path": self.live.config.model_path,
+            "model_sha256": self.live.model.sha256,
+            "trigger": self.live.config.trigger,
+            "classes": len(self.live.class_names),
+            "reference": self.live.reference.describe(),
+            "frames_received": c.frames_received,
+            "frames_skipped": c.frames_skipped,
+            "frames_classified": c.frames_classified,
+            "last_skip_reason": c.last_skip_reason,
+            "results_published": c.results,
+            "presses_without_frames": c.presses_without_frames,
+            "latency_last_ms": f"{1000 * c.last_latency_s:.1f}",
+            "latency_per_frame_ms": f"{1000 * c.latency_per_frame_s:.1f}",
+        }
+        publish_diagnostics(self, self._diag_pub, [diagnostic_status(self, "classifier", level, message, values)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(MaterialClassifierNode, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
