@@ -19,26 +19,31 @@ TOP_TERMS = 12
 
 # Texture periods are kept >= 0.45 mm (about 7 px on the QVGA frame) so that they survive
 # the 2-3x downsampling to the model input; finer real textures would alias away.
+# Texture amplitudes are half the peak-to-valley height of the relief a gel is pressed into
+# (about Rz / 2), not Ra: textured moulded plastic VDI 3400 ref. 30-36 (Rz ~ 20-30 um);
+# brushed steel, 80-120 grit (Rz ~ 10-20 um); sanded oak, open earlywood pores (Rz 40-80 um);
+# embossed HPL laminate (relief 20-40 um); uncoated copy paper (Rz ~ 15-25 um); turned
+# aluminium, feed 0.55 mm with a 1.6 mm nose radius (Rz = f^2 / 8r ~ 24 um).
 # name: (E [Pa], poisson, texture kind, texture scale [m], texture amplitude [m],
 #        roughness Ra [m], gloss 0..1, colour (descriptive, never rendered), source of E)
 PHYSICAL: dict[str, tuple] = {
-    "plastic": (2.3e9, 0.35, "orange_peel", 0.8e-3, 6e-6, 0.4e-6, 0.6, "white", "ABS, Callister Materials Science App. B"),
-    "steel": (200e9, 0.29, "brushed", 0.45e-3, 4e-6, 0.3e-6, 0.7, "grey", "carbon steel, Callister App. B"),
+    "plastic": (2.3e9, 0.35, "orange_peel", 0.8e-3, 15e-6, 0.4e-6, 0.6, "white", "ABS, Callister Materials Science App. B"),
+    "steel": (200e9, 0.29, "brushed", 0.45e-3, 8e-6, 0.3e-6, 0.7, "grey", "carbon steel, Callister App. B"),
     "fabric": (0.8e6, 0.30, "plain_weave", 0.8e-3, 60e-6, 20e-6, 0.05, "blue", "effective compressive modulus of a cotton fabric layer, Kawabata KES-FB3 range 0.1-1 MPa"),
     "metal": (110e9, 0.34, "knurled", 1.0e-3, 40e-6, 3e-6, 0.5, "bronze", "cast iron / brass, Callister App. B"),
     "rubber": (3.0e6, 0.49, "stipple", 0.5e-3, 25e-6, 5e-6, 0.15, "black", "natural rubber 60 Shore A, Gent, Engineering with Rubber"),
     "synthetic": (0.4e6, 0.30, "fleece", 0.5e-3, 80e-6, 40e-6, 0.05, "grey", "polyester fleece pile, compressive, Kawabata KES-FB3 range"),
     "towel": (0.1e6, 0.30, "loop_pile", 1.2e-3, 150e-6, 80e-6, 0.02, "white", "terry loop pile, compressive, Kawabata KES-FB3 range"),
     "carpet": (0.2e6, 0.30, "cut_pile", 2.0e-3, 250e-6, 120e-6, 0.02, "red", "cut-pile carpet, compressive, ISO 3416 thickness-loss range"),
-    "wood": (11e9, 0.30, "wood_grain", 1.5e-3, 15e-6, 2e-6, 0.4, "brown", "oak along the grain, USDA Wood Handbook FPL-GTR-190 table 5-3a"),
+    "wood": (11e9, 0.30, "wood_grain", 1.5e-3, 30e-6, 2e-6, 0.4, "brown", "oak along the grain, USDA Wood Handbook FPL-GTR-190 table 5-3a"),
     "cable": (20e6, 0.45, "strands", 1.8e-3, 120e-6, 2e-6, 0.5, "black", "flexible PVC insulation, Callister App. B (plasticised PVC range)"),
-    "table": (4.0e9, 0.25, "laminate", 3.0e-3, 3e-6, 0.5e-6, 0.5, "beige", "MDF with HPL laminate, EN 622-5 typical"),
+    "table": (4.0e9, 0.25, "laminate", 3.0e-3, 15e-6, 0.5e-6, 0.5, "beige", "MDF with HPL laminate, EN 622-5 typical"),
     "wall": (2.5e9, 0.25, "plaster", 0.9e-3, 30e-6, 10e-6, 0.1, "white", "gypsum plaster / drywall, Gypsum Association GA-235 range"),
     "polyester": (0.6e6, 0.30, "knit", 0.6e-3, 50e-6, 25e-6, 0.2, "green", "polyester knit layer, compressive, Kawabata KES-FB3 range"),
-    "paper": (3.0e9, 0.30, "paper_fibre", 0.5e-3, 4e-6, 3e-6, 0.3, "white", "copy paper in-plane modulus, Niskanen Paper Physics ch. 5"),
+    "paper": (3.0e9, 0.30, "paper_fibre", 0.5e-3, 10e-6, 3e-6, 0.3, "white", "copy paper in-plane modulus, Niskanen Paper Physics ch. 5"),
     "leather": (40e6, 0.40, "pebble_grain", 1.0e-3, 45e-6, 8e-6, 0.3, "brown", "bovine upholstery leather, compressive range in Kronick & Page (J Am Leather Chem Assoc)"),
     "stone": (50e9, 0.25, "granular", 0.7e-3, 50e-6, 15e-6, 0.2, "grey", "granite, Goodman Intro. to Rock Mechanics table"),
-    "aluminum": (69e9, 0.33, "turned", 0.55e-3, 5e-6, 0.8e-6, 0.6, "silver", "Al 6061-T6, ASM Handbook vol. 2"),
+    "aluminum": (69e9, 0.33, "turned", 0.55e-3, 12e-6, 0.8e-6, 0.6, "silver", "Al 6061-T6, ASM Handbook vol. 2"),
     "woven": (1.5e6, 0.30, "basket_weave", 2.5e-3, 200e-6, 60e-6, 0.1, "tan", "woven basketry / heavy canvas layer, compressive estimate"),
     "silicone": (0.3e6, 0.49, "smooth", 0.5e-3, 1e-6, 0.2e-6, 0.4, "translucent", "Shore 10A-20A platinum silicone, Smooth-On Ecoflex/Dragon Skin data sheets (0.1-0.6 MPa at 100% strain)"),
 }
