@@ -1,0 +1,98 @@
+"""The gel's dent under a pressed object: displacement and contact pressure on the pixel grid.
+
+Given the contact state from ``ContactModel.press`` (total approach d, the gel's share of
+it, the contact radius a or half-width b), the gel surface moves towards the camera by
+
+- sphere (Hertz, Johnson *Contact Mechanics* eq. 3.41-3.42): inside the contact
+  h = h0 (1 - r^2 / (2 a^2)); outside h = h0 / (pi a^2) [(2 a^2 - r^2) asin(a/r) + a sqrt(r^2 - a^2)],
+  which is h0 / 2 at the rim and continuous with the inside;
+- cylinder: the same profile across the axis (|u| against b), over the contact length;
+- flat face: h0 over the face;
+
+where h0 is the gel's share of the approach. Outside the contact the half-space solution
+is damped by exp(-s / DECAY_LENGTH_M) (s: distance beyond the rim, decay over half the gel's thickness), because the gel is a
+thin layer bonded to a rigid window and its dent does not spread further than a few
+thicknesses. Pressure: Hertz p0 sqrt(1 - r^2/a^2) with p0 = 3F / (2 pi a^2) (sphere),
+p0 = 2F / (pi b L) (cylinder), F / area (flat). A soft object takes most of the approach
+itself (small h0) and spreads the load (large a): a shallow, wide dent with gentle edges;
+a stiff object leaves the whole approach to the gel over a small a: a deep, sharp one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tactile_material_ros.sim.contact_model import (
+    GEL_PAD_RADIUS_M,
+    GEL_THICKNESS_M,
+    Contact,
+    Cylinder,
+    Flat,
+    Shape,
+    Sphere,
+)
+
+
+def _hertz_profile(rho: np.ndarray) -> np.ndarray:
+    """Hertz surface displacement over its centre value, at rho = distance / contact radius (>= 0)."""
+    out = np.empty_like(rho)
+    inside = rho <= 1.0
+    ri = rho[inside]
+    out[inside] = 1.0 - 0.5 * ri * ri
+    ro = rho[~inside]
+    out[~inside] = ((2.0 - ro * ro) * np.arcsin(1.0 / ro) + np.sqrt(ro * ro - 1.0)) / np.pi
+    return out
+
+
+def _hertz_pressure(rho: np.ndarray, p0: float) -> np.ndarray:
+    return p0 * np.sqrt(np.clip(1.0 - rho * rho, 0.0, None))
+
+
+# Decay length of a dent beyond the contact rim: a fraction of the gel's thickness, because
+# the layer is bonded to a rigid window (its surface cannot sag far from the load).
+DECAY_LENGTH_M = GEL_THICKNESS_M / 2.0
+
+
+def _thin_layer(beyond_m: np.ndarray) -> np.ndarray:
+    return np.exp(-np.clip(beyond_m, 0.0, None) / DECAY_LENGTH_M)
+
+
+def dent(shape: Shape, contact: Contact, x_m: np.ndarray, y_m: np.ndarray, axis_angle_rad: float = 0.0
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Gel displacement towards the camera [m] and contact pressure [Pa] at points (x_m, y_m).
+
+    Coordinates are relative to the contact centre; ``axis_angle_rad`` is the direction of a
+    cylinder's axis (or a flat face's edges) in the same axes.
+    """
+    h0 = contact.gel_depth_m
+    if h0 <= 0.0 or contact.force_n <= 0.0:
+        zero = np.zeros_like(x_m)
+        return zero, zero
+    if isinstance(shape, Sphere):
+        a = contact.contact_radius_m
+        r = np.sqrt(x_m * x_m + y_m * y_m)
+        rho = r / a
+        height = h0 * _hertz_profile(rho) * _thin_layer(r - a)
+        pressure = _hertz_pressure(rho, 3.0 * contact.force_n / (2.0 * math.pi * a * a))
+        return height.astype(np.float32), pressure.astype(np.float32)
+    c, s = math.cos(axis_angle_rad), math.sin(axis_angle_rad)
+    along = c * x_m + s * y_m
+    across = -s * x_m + c * y_m
+    if isinstance(shape, Cylinder):
+        b = contact.contact_radius_m
+        half_length = contact.contact_length_m / 2.0
+        rho = np.abs(across) / b
+        beyond_end = np.abs(along) - half_length
+        height = h0 * _hertz_profile(rho) * _thin_layer(np.abs(across) - b) * _thin_layer(beyond_end)
+        p0 = 2.0 * contact.force_n / (math.pi * b * contact.contact_length_m)
+        pressure = _hertz_pressure(rho, p0) * (beyond_end <= 0.0)
+        return height.astype(np.float32), pressure.astype(np.float32)
+    assert isinstance(shape, Flat)
+    half = shape.size_m / 2.0
+    beyond = np.maximum(np.abs(along), np.abs(across)) - half
+    height = h0 * _thin_layer(beyond)
+    area = min(shape.size_m**2, math.pi * GEL_PAD_RADIUS_M**2)
+    pressure = np.where(beyond <= 0.0, contact.force_n / area, 0.0)
+    return height.astype(np.float32), pressure.astype(np.float32)
