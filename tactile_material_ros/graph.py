@@ -1,0 +1,126 @@
+"""The node graph, described once: nodes, executables, parameter files, parameters, remappings.
+
+``launch/palpate_and_classify.launch.py`` turns it into launch_ros ``Node`` actions and
+``bringup`` into processes, so the two cannot disagree. Both take the same arguments,
+``name:=value`` on the command line:
+
+======================  =========  ===========================================================
+argument                default    meaning
+======================  =========  ===========================================================
+``use_sim``             ``true``   simulated UR10 and DIGIT (``false``: ur_rtde + a real DIGIT)
+``robot_ip``            see below  the UR controller's address (real arm only)
+``digit_serial``        ``""``     the DIGIT's serial, e.g. D20001 (empty: the first one found)
+``model``               ``""``     ONNX model with its card beside it (empty: the bundled one)
+``trigger``             ``press``  classifier trigger: press | contact | continuous
+``scene``               ``""``     scene YAML (empty: config/scene_four_balls.yaml)
+======================  =========  ===========================================================
+
+With ``trigger:=contact`` and ``use_sim:=false`` the sensor is hand-held: no arm, so the
+palpation node is left out. (In simulation the arm stays: the simulated DIGIT only sees
+what the simulated arm presses it into.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tactile_material_ros.paths import PACKAGE, config_file
+
+
+class GraphError(ValueError):
+    """A graph argument is unknown or has a value the graph cannot use."""
+
+
+@dataclass(frozen=True)
+class Argument:
+    default: str
+    description: str
+
+
+ARGUMENTS: dict[str, Argument] = {
+    "use_sim": Argument("true", "simulated UR10 and DIGIT (true) or the real robot and sensor (false)"),
+    "robot_ip": Argument("192.168.1.10", "IP address of the UR controller (used when use_sim is false)"),
+    "digit_serial": Argument("", "serial number of the DIGIT, e.g. D20001 (empty: the first DIGIT found)"),
+    "model": Argument("", "path of the ONNX model; its card (.json) must sit beside it (empty: bundled model)"),
+    "trigger": Argument("press", "when the classifier classifies: press | contact | continuous"),
+    "scene": Argument("", "scene YAML with the objects and their poses (empty: config/scene_four_balls.yaml)"),
+}
+
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the graph, as both the launch file and bringup start it."""
+
+    name: str                                   # node name (also the top key in its parameter file)
+    executable: str                             # console script of this package (setup.py)
+    parameter_files: tuple[Path, ...]           # YAML files with `<name>: ros__parameters:`
+    parameters: dict[str, str | bool | int | float] = field(default_factory=dict)  # from the arguments
+    remappings: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def module(self) -> str:
+        """The module that ``python -m`` runs (bringup): nodes/<executable>.py."""
+        return f"{PACKAGE}.nodes.{self.executable}"
+
+
+@dataclass(frozen=True)
+class RobotDescription:
+    """Where robot_state_publisher's URDF comes from, when the launch file finds these packages."""
+
+    package: str = "ur_description"
+    xacro_file: str = "urdf/ur.urdf.xacro"
+    xacro_arguments: tuple[tuple[str, str], ...] = (("ur_type", "ur10"), ("name", "ur"))
+
+
+ROBOT_DESCRIPTION = RobotDescription()
+
+
+def resolve_arguments(given: Mapping[str, str]) -> dict[str, str]:
+    """The arguments with defaults filled in; unknown names raise GraphError listing the known ones."""
+    unknown = sorted(set(given) - set(ARGUMENTS))
+    if unknown:
+        raise GraphError(f"unknown argument(s) {', '.join(unknown)}; known: {', '.join(ARGUMENTS)}")
+    return {name: str(given.get(name, arg.default)) for name, arg in ARGUMENTS.items()}
+
+
+def parse_bool(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise GraphError(f"{name}:={value!r} is not a boolean; use true or false")
+
+
+def build_graph(given: Mapping[str, str] | None = None) -> list[NodeSpec]:
+    """The nodes to start for these arguments (``name -> value`` strings, as on a command line)."""
+    args = resolve_arguments(given or {})
+    use_sim = parse_bool("use_sim", args["use_sim"])
+    scene = args["scene"] or str(config_file("scene_four_balls.yaml"))
+    camera = NodeSpec(
+        name="digit_camera_node",
+        executable="digit_camera_node",
+        parameter_files=(config_file("digit_camera.yaml"),),
+        parameters={"source": "sim" if use_sim else "digit", "serial": args["digit_serial"], "scene": scene},
+    )
+    arm = NodeSpec(
+        name="ur_palpation_node",
+        executable="ur_palpation_node",
+        parameter_files=(config_file("ur_palpation.yaml"),),
+        parameters={"arm": "sim" if use_sim else "ur_rtde", "robot_ip": args["robot_ip"], "scene": scene},
+    )
+    classifier_parameters: dict[str, str | bool | int | float] = {"trigger": args["trigger"]}
+    if args["model"]:
+        classifier_parameters["model_path"] = args["model"]
+    classifier = NodeSpec(
+        name="material_classifier_node",
+        executable="material_classifier_node",
+        parameter_files=(config_file("material_classifier.yaml"),),
+        parameters=classifier_parameters,
+    )
+    hand_held = args["trigger"] == "contact" and not use_sim
+    return [camera, classifier] if hand_held else [camera, arm, classifier]
