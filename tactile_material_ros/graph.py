@@ -9,7 +9,7 @@ argument                default    meaning
 ======================  =========  ===========================================================
 ``use_sim``             ``true``   simulated UR10 and DIGIT (``false``: ur_rtde + a real DIGIT)
 ``robot_ip``            see below  the UR controller's address (real arm only)
-``digit_serial``        ``""``     the DIGIT's serial, e.g. D20001 (empty: the first one found)
+``digit_serial``        ``""``     the DIGIT's serial, e.g. D20001 (needed when use_sim is false)
 ``model``               ``""``     ONNX model with its card beside it (empty: the bundled one)
 ``trigger``             ``press``  classifier trigger: press | contact | continuous
 ``scene``               ``""``     scene YAML (empty: config/scene_four_balls.yaml)
@@ -42,7 +42,7 @@ class Argument:
 ARGUMENTS: dict[str, Argument] = {
     "use_sim": Argument("true", "simulated UR10 and DIGIT (true) or the real robot and sensor (false)"),
     "robot_ip": Argument("192.168.1.10", "IP address of the UR controller (used when use_sim is false)"),
-    "digit_serial": Argument("", "serial number of the DIGIT, e.g. D20001 (empty: the first DIGIT found)"),
+    "digit_serial": Argument("", "serial number of the DIGIT, e.g. D20001 (needed when use_sim is false)"),
     "model": Argument("", "path of the ONNX model; its card (.json) must sit beside it (empty: bundled model)"),
     "trigger": Argument("press", "when the classifier classifies: press | contact | continuous"),
     "scene": Argument("", "scene YAML with the objects and their poses (empty: config/scene_four_balls.yaml)"),
@@ -105,7 +105,7 @@ def build_graph(given: Mapping[str, str] | None = None) -> list[NodeSpec]:
         name="digit_camera_node",
         executable="digit_camera_node",
         parameter_files=(config_file("digit_camera.yaml"),),
-        parameters={"source": "sim" if use_sim else "digit", "serial": args["digit_serial"], "scene": scene},
+        parameters={"source": "sim" if use_sim else "digit", "serial": args["digit_serial"], "scene_path": scene},
     )
     arm = NodeSpec(
         name="ur_palpation_node",

@@ -1,0 +1,47 @@
+"""The demo's report: results.json entries, pictures, the printed table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tactile_material_ros.demo.records import PressRecord, TargetRecord
+from tactile_material_ros.demo.report import format_table, write_report
+
+NAMES = ["plastic", "rubber", "wood", "silicone"]
+
+
+def _record(target: str, material: str, label: str | None, probs: list[float] | None) -> TargetRecord:
+    frame = np.full((320, 240, 3), 100, np.uint8)
+    return TargetRecord(
+        target, material, label, None if probs is None else np.array(probs), cycle_s=21.5,
+        presses=[PressRecord(10.0, 24.1, frame), PressRecord(18.0, 23.9, frame)],
+        force_trace=[(t, 24.0 * min(1.0, t / 3)) for t in np.linspace(0, 20, 200)],
+        states=[(0.0, "approaching"), (20.0, "done")])
+
+
+def test_report_has_one_result_per_target_and_the_pictures(tmp_path: Path) -> None:
+    records = [_record("rubber_ball", "rubber", "rubber", [0.1, 0.7, 0.1, 0.1]),
+               _record("wood_ball", "wood", None, None)]
+    index = write_report(records, NAMES, tmp_path, "test model", [0.0, 0.0])
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["target"] for r in results] == ["rubber_ball", "wood_ball"]
+    assert {"target", "material", "label", "confidence", "cycle_s"} <= set(results[0])
+    assert results[0]["confidence"] == 0.7 and results[0]["correct"] is True
+    assert results[1]["label"] is None and results[1]["correct"] is False
+    page = index.read_text()
+    for picture in ("rubber_ball_press1.png", "rubber_ball_press2.png", "rubber_ball_probabilities.png",
+                    "rubber_ball_force.png", "wood_ball_force.png"):
+        assert (tmp_path / picture).stat().st_size > 1000
+        assert picture in page
+    assert "1 of 2 correct" in page
+
+
+def test_the_table_lists_target_truth_label_confidence_presses_and_time() -> None:
+    table = format_table([_record("rubber_ball", "rubber", "rubber", [0.1, 0.7, 0.1, 0.1])]).splitlines()
+    assert [c.strip() for c in table[0].strip("|").split("|")] == \
+        ["target", "true material", "label", "confidence", "presses", "cycle time"]
+    assert [c.strip() for c in table[2].strip("|").split("|")] == \
+        ["rubber_ball", "rubber", "rubber", "70.0 %", "2", "21.5 s"]
