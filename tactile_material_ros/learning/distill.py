@@ -146,7 +146,7 @@ def distill(data: str | Path, out: str | Path, student_config: StudentConfig, tr
 
     final = fit(accelerator, run, student, dataset(prepared.train_rows), dataset(prepared.val_rows), step, train,
                 desc=f"distill[{kd.name}]")
-    metrics = {**final, **teacher_info, "method": kd.name}
+    metrics = {**final, **teacher_info, "method": kd.name, "processes": accelerator.num_processes}
     if accelerator.is_main_process:
         save_student(accelerator.unwrap_model(student), run.model_dir, student_config, list(prepared.table.class_names),
                      {"preprocessing": preprocessing.to_dict(), "stage": "distill", "method": kd.name,

@@ -71,7 +71,7 @@ def finetune(data: str | Path, out: str | Path, train: TrainConfig, config: Fine
 
     final = fit(accelerator, run, head, dataset(prepared.train_rows), dataset(prepared.val_rows), step, train,
                 desc="finetune")
-    metrics = {**final, "encoder_run": str(Path(config.checkpoint).resolve())}
+    metrics = {**final, "encoder_run": str(Path(config.checkpoint).resolve()), "processes": accelerator.num_processes}
     if accelerator.is_main_process:
         student.head = accelerator.unwrap_model(head).cpu()
         student.projection = None

@@ -115,7 +115,7 @@ def _draw_angle(rng: np.random.Generator) -> float:
 def plan_presses(config: SynthConfig) -> list[Press]:
     """Every press of the data set, deterministic in ``config.seed``."""
     library = default_library()
-    names = list(config.materials) or library.names
+    names = [n for n in library.names if n in config.materials] if config.materials else library.names  # library order
     presses = []
     for m, name in enumerate(names):
         material = library.get(name)

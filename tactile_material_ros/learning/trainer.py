@@ -77,17 +77,21 @@ def make_accelerator(cpu: bool | None = None) -> Any:
 
 
 @torch.no_grad()
-def evaluate_accuracy(accelerator: Any, model: nn.Module, loader: DataLoader, step: Step) -> dict[str, float]:
+def evaluate_accuracy(model: nn.Module, data: Dataset, step: Step, batch_size: int, device: Any) -> dict[str, float]:
+    """Validation accuracy and mean loss over the whole validation set.
+
+    Every process evaluates all of it with the unwrapped model (no collectives, exact means);
+    validation sets are small next to the training set.
+    """
     model.eval()
-    correct, total, loss_sum = 0, 0, 0.0
-    for batch in loader:
+    correct, loss_sum = 0, 0.0
+    for batch in DataLoader(data, batch_size=batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
         out, logits = step(model, batch)
-        preds, labels = accelerator.gather_for_metrics((logits.argmax(-1), batch["labels"]))
-        correct += int((preds == labels).sum())
-        total += len(labels)
+        correct += int((logits.argmax(-1) == batch["labels"]).sum())
         loss_sum += float(out.loss) * len(batch["labels"])
     model.train()
-    return {"val_accuracy": correct / max(total, 1), "val_loss": loss_sum / max(len(loader.dataset), 1)}
+    return {"val_accuracy": correct / max(len(data), 1), "val_loss": loss_sum / max(len(data), 1)}
 
 
 def fit(accelerator: Any, run: RunDir, model: nn.Module, train: Dataset, val: Dataset | None, step: Step,
@@ -100,14 +104,11 @@ def fit(accelerator: Any, run: RunDir, model: nn.Module, train: Dataset, val: Da
     batch = min(config.batch_size, len(train))
     # drop_last: an uneven last batch could not be split evenly over processes
     train_loader = DataLoader(train, batch_size=batch, shuffle=True, drop_last=len(train) > batch)
-    val_loader = DataLoader(val, batch_size=max(batch, accelerator.num_processes)) if val is not None and len(val) else None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     total_steps = config.epochs * (len(train) // batch if len(train) > batch else 1)
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)
     model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
-    if val_loader is not None:
-        val_loader = accelerator.prepare(val_loader)
     start = 0
     last = run.last_checkpoint()
     if last is not None:
@@ -131,17 +132,20 @@ def fit(accelerator: Any, run: RunDir, model: nn.Module, train: Dataset, val: Da
             scheduler.step()
             n_batches += 1
             for k, v in {"loss": out.loss, **out.parts}.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
             correct += int((logits.argmax(-1) == batch_data["labels"]).sum())
             seen += len(batch_data["labels"])
-            bar.set_postfix(loss=f"{float(out.loss):.3f}")
+            bar.set_postfix(loss=f"{float(out.loss.detach()):.3f}")
         seconds = time.perf_counter() - t0
-        record = {"epoch": epoch, **{f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()},
-                  "train_accuracy": correct / max(seen, 1), "lr": scheduler.get_last_lr()[0],
-                  "epoch_seconds": round(seconds, 2),
-                  "samples_per_second": round(seen * accelerator.num_processes / max(seconds, 1e-9), 1)}
-        if val_loader is not None:
-            record.update(evaluate_accuracy(accelerator, model, val_loader, step))
+        # each process saw its share of every batch: average the losses, add up the counts
+        means = accelerator.reduce(torch.tensor([v / max(n_batches, 1) for v in sums.values()], device=accelerator.device),
+                                   "mean").tolist()
+        counts = accelerator.reduce(torch.tensor([correct, seen], device=accelerator.device), "sum").tolist()
+        record = {"epoch": epoch, **{f"train_{k}": v for k, v in zip(sums, means, strict=True)},
+                  "train_accuracy": counts[0] / max(counts[1], 1), "lr": scheduler.get_last_lr()[0],
+                  "epoch_seconds": round(seconds, 2), "samples_per_second": round(counts[1] / max(seconds, 1e-9), 1)}
+        if val is not None and len(val):
+            record.update(evaluate_accuracy(accelerator.unwrap_model(model), val, step, batch, accelerator.device))
         run.log_epoch(record)
         if accelerator.is_main_process:
             log.info("%s epoch %d: %s", desc, epoch,
