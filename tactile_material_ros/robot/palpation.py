@@ -1,0 +1,681 @@
+"""The palpation routine: an explicit state machine over the arm port.
+
+One cycle on a target (the top of an object, base frame)::
+
+    idle -> approaching -> pressing -> holding -> retracting -> rotating -> pressing -> ...
+         -> retracting -> rotating -> done            (or, from anywhere: fault: <reason>)
+
+- approaching: zero the F/T reading, move to the travel height above the target (turning the
+  tool to the first press angle on the way), then straight down to the approach pose, a small
+  clearance above the object's top.
+- pressing: zero the F/T reading again (it drifts), enter force mode along tool Z and wait until
+  the force has stayed within tolerance of the target for the settle time; that instant is the
+  press (force, tool angle, depth past first touch) and is reported at once.
+- holding: keep pressing for the hold time (the capture window of the tactile camera).
+- retracting: leave force mode, lift straight up (to the approach pose, or to the travel
+  height after the last press).
+- rotating: turn the tool about its Z axis by the rotation angle for the next press; after the
+  last press, turn back while returning to the start pose.
+
+Safety invariants (each has a test): every exit path leaves force mode (``try/finally``); on a
+fault the arm lifts clear where it can still move; the maximum force, the maximum travel below
+the approach pose, the controller's safety state and the link are checked every control period
+(500 Hz), so an overshoot, a missing object, a protective or emergency stop or a lost connection
+ends the cycle in ``fault: <reason>``; every state has a timeout, so nothing hangs. ``abort()``
+may be called from any thread while a cycle runs.
+
+The routine itself never sleeps: it paces with the arm's control period (``initPeriod`` /
+``waitPeriod``) and measures time on the arm's clock, so the same code runs a real UR at 500 Hz
+and the simulated UR10 faster than real time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from tactile_material_ros.robot.arm_port import (
+    MOVEL_ANGULAR_PER_LINEAR,
+    ROBOT_MODE_RUNNING,
+    ArmConnectionError,
+    ArmError,
+    ArmPort,
+    ArmSample,
+    ForceModeCommand,
+    SafetyState,
+)
+from tactile_material_ros.robot.poses import (
+    Pose,
+    make_pose,
+    rotation_between_rad,
+    split_pose,
+    tilt_from_down_rad,
+    tool_angle_rad,
+    tool_down,
+)
+
+log = logging.getLogger(__name__)
+
+CONTACT_LOST_FRACTION = 0.5          # holding: below this share of the target force, contact is lost
+MAX_START_TILT_DEG = 10.0            # the tool must point down within this at the start pose
+ARRIVAL_TOLERANCE_M = 0.0002         # a move has arrived within 0.2 mm ...
+ARRIVAL_TOLERANCE_RAD = math.radians(0.2)  # ... and 0.2 deg of its target ...
+REST_SPEED_MPS = 0.002               # ... and has come to rest (below 2 mm/s ...
+REST_SPEED_RAD_S = math.radians(1.0)  # ... and 1 deg/s)
+
+
+class PalpationState(StrEnum):
+    IDLE = "idle"
+    APPROACHING = "approaching"
+    PRESSING = "pressing"
+    HOLDING = "holding"
+    RETRACTING = "retracting"
+    ROTATING = "rotating"
+    DONE = "done"
+    FAULT = "fault"
+
+
+# States in which a cycle can be interrupted (the fault-injection points).
+ACTIVE_STATES = (PalpationState.APPROACHING, PalpationState.PRESSING, PalpationState.HOLDING,
+                 PalpationState.RETRACTING, PalpationState.ROTATING)
+
+
+class FaultCode(StrEnum):
+    LOST_LINK = "lost_link"
+    PROTECTIVE_STOP = "protective_stop"
+    EMERGENCY_STOP = "emergency_stop"
+    ROBOT_MODE = "robot_mode"
+    OVERSHOOT = "overshoot"
+    NO_CONTACT = "no_contact"
+    MAX_TRAVEL = "max_travel"
+    TIMEOUT = "timeout"
+    ABORTED = "aborted"
+    REJECTED = "rejected"
+    START_POSE = "start_pose"
+    NO_CONNECTION = "no_connection"
+    INTERNAL_ERROR = "internal_error"
+
+
+class PalpationFault(Exception):
+    """A cycle ends in fault; ``reason`` is ``<code>: <what happened>``."""
+
+    def __init__(self, code: FaultCode, detail: str) -> None:
+        super().__init__(f"{code.value}: {detail}")
+        self.code = code
+        self.detail = detail
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+class PalpationBusy(RuntimeError):
+    """A cycle is already running."""
+
+
+def _param(default: float | int, lo: float, hi: float, description: str) -> Any:
+    return field(default=default, metadata={"range": (lo, hi), "description": description})
+
+
+@dataclass(frozen=True)
+class PalpationConfig:
+    """Every limit of the routine, validated; the defaults are the safe ones used on the real cell.
+
+    Node parameters and the CLI's ``--set`` map one to one onto these fields.
+    """
+
+    target_force_n: float = _param(24.0, 0.5, 100.0, "normal force to press with [N]")
+    force_tolerance_n: float = _param(1.0, 0.05, 10.0, "settled when the force stays within +/- this of the target [N]")
+    settle_time_s: float = _param(0.15, 0.0, 5.0, "how long the force must stay within tolerance to count as settled [s]")
+    hold_time_s: float = _param(0.6, 0.0, 30.0, "how long to keep pressing after settling: the camera's capture window [s]")
+    max_force_n: float = _param(40.0, 1.0, 150.0, "any force above this ends the cycle (overshoot, collision) [N]")
+    contact_force_n: float = _param(1.0, 0.05, 20.0, "first touch: the force at which depth is counted from [N]")
+    presses: int = _param(2, 1, 8, "presses per cycle, with a tool rotation between them")
+    rotation_deg: float = _param(90.0, -360.0, 360.0, "tool rotation about its Z axis between presses [deg]")
+    first_tool_angle_deg: float = _param(0.0, -180.0, 180.0, "tool angle of the first press, about tool Z from the reference [deg]")
+    approach_clearance_m: float = _param(0.005, 0.001, 0.05, "gap between gel and the object's top at the approach pose [m]")
+    travel_clearance_m: float = _param(0.04, 0.005, 0.5, "height above the object's top for moves to and from it [m]")
+    max_travel_m: float = _param(0.02, 0.002, 0.1, "deepest allowed travel below the approach pose while pressing [m]")
+    travel_speed_mps: float = _param(0.3, 0.01, 1.0, "tool speed of moves to and from the travel height [m/s]")
+    approach_speed_mps: float = _param(0.08, 0.005, 0.25, "tool speed of the final descent and of the retract [m/s]")
+    linear_accel_mps2: float = _param(1.0, 0.05, 4.0, "tool acceleration of all linear moves [m/s^2]")
+    rotation_speed_rad_s: float = _param(2.0, 0.05, 3.14, "tool angular speed of the rotation between presses [rad/s]")
+    rotation_accel_rad_s2: float = _param(8.0, 0.1, 16.0, "tool angular acceleration of that rotation [rad/s^2]")
+    press_speed_limit_mps: float = _param(0.015, 0.001, 0.1, "force mode: speed limit along the compliant axis (tool Z) [m/s]")
+    damping: float = _param(0.2, 0.0, 1.0, "force mode damping, 0..1 (forceModeSetDamping)")
+    gain_scaling: float = _param(1.0, 0.01, 2.0, "force mode gain scaling, 0..2, above 1 may bounce on hard objects")
+    force_filter_s: float = _param(0.01, 0.0, 0.2, "time constant of the low-pass filter on the force for settling [s]")
+    approach_timeout_s: float = _param(10.0, 0.5, 120.0, "approaching must finish within this [s]")
+    press_timeout_s: float = _param(4.0, 0.5, 60.0, "pressing must settle within this [s]")
+    retract_timeout_s: float = _param(3.0, 0.5, 60.0, "retracting must finish within this [s]")
+    rotate_timeout_s: float = _param(8.0, 0.5, 120.0, "rotating (and the return after the last press) must finish within this [s]")
+    fault_retract_m: float = _param(0.02, 0.0, 0.1, "after a fault, lift at least this far straight up where the arm can move [m]")
+    stream_rate_hz: float = _param(100.0, 1.0, 500.0, "rate of wrench and pose samples passed to listeners during a cycle [Hz]")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            lo, hi = f.metadata["range"]
+            value = getattr(self, f.name)
+            kind = int if f.type in ("int", int) else float
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                    kind is int and not float(value).is_integer()):
+                raise ValueError(f"palpation parameter {f.name} = {value!r} must be {'an integer' if kind is int else 'a number'} "
+                                 f"in [{lo}, {hi}] ({f.metadata['description']})")
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise ValueError(f"palpation parameter {f.name} = {value!r} is out of range: allowed [{lo}, {hi}] "
+                                 f"({f.metadata['description']}); set a value in that range")
+        limit = self.target_force_n + self.force_tolerance_n
+        if not self.max_force_n > limit:
+            raise ValueError(f"palpation parameter max_force_n = {self.max_force_n!r} must be above target_force_n + "
+                             f"force_tolerance_n = {limit:g} N: allowed ({limit:g}, 150.0]; raise max_force_n or lower "
+                             "target_force_n")
+        if not self.force_tolerance_n < self.target_force_n:
+            raise ValueError(f"palpation parameter force_tolerance_n = {self.force_tolerance_n!r} must be below "
+                             f"target_force_n = {self.target_force_n:g} N: allowed [0.05, {self.target_force_n:g})")
+        if not self.contact_force_n < self.target_force_n - self.force_tolerance_n:
+            raise ValueError(f"palpation parameter contact_force_n = {self.contact_force_n!r} must be below "
+                             f"target_force_n - force_tolerance_n = {self.target_force_n - self.force_tolerance_n:g} N")
+        if not self.max_travel_m > self.approach_clearance_m:
+            raise ValueError(f"palpation parameter max_travel_m = {self.max_travel_m!r} must exceed approach_clearance_m = "
+                             f"{self.approach_clearance_m:g} m, or the press can never reach the object: allowed "
+                             f"({self.approach_clearance_m:g}, 0.1]")
+        if not self.travel_clearance_m >= self.approach_clearance_m:
+            raise ValueError(f"palpation parameter travel_clearance_m = {self.travel_clearance_m!r} must be at least "
+                             f"approach_clearance_m = {self.approach_clearance_m:g} m: allowed "
+                             f"[{self.approach_clearance_m:g}, 0.5]")
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, float | int, tuple[float, float], str]]:
+        """(name, default, allowed range, description) of every field: what the node declares."""
+        defaults = cls()
+        return [(f.name, getattr(defaults, f.name), f.metadata["range"], f.metadata["description"]) for f in fields(cls)]
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> PalpationConfig:
+        """Build from a mapping of field names (unknown names are an error naming the known ones)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown palpation parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    @property
+    def max_cycle_time_s(self) -> float:
+        """Upper bound on one cycle, including the fault handling: what callers may wait for."""
+        per_press = self.press_timeout_s + self.hold_time_s + self.retract_timeout_s + self.rotate_timeout_s
+        return self.approach_timeout_s + self.presses * per_press + self.retract_timeout_s + 1.0
+
+
+@dataclass(frozen=True)
+class Press:
+    """One settled press: the moment the force stayed at the target for the settle time."""
+
+    index: int
+    t: float                 # arm clock at settle [s]
+    force_n: float           # mean normal force over the settle window
+    tool_angle_deg: float    # tool angle about its Z axis at settle
+    depth_m: float           # travel along tool Z since the force first passed contact_force_n
+    wrench: tuple[float, ...] = ()  # mean wrench over the settle window, base-frame axes (force on the tool)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"force_n": round(self.force_n, 3), "tool_angle_deg": round(self.tool_angle_deg, 3),
+                "depth_m": round(self.depth_m, 6)}
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    state: str               # a PalpationState value, or "fault: <reason>"
+    t: float                 # seconds since the cycle started
+
+
+@dataclass(frozen=True)
+class PalpationResult:
+    outcome: str                          # "done" or "fault"
+    reason: str | None                    # "<code>: <detail>" on fault
+    states: tuple[StateRecord, ...]
+    presses: tuple[Press, ...]
+    force_mode_stopped: bool | None       # read back from the arm; None when it cannot tell (lost link)
+    duration_s: float
+    start_pose: Pose | None
+    end_pose: Pose | None
+
+    @property
+    def fault_code(self) -> FaultCode | None:
+        if self.reason is None:
+            return None
+        return FaultCode(self.reason.split(":", 1)[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "states": [{"state": s.state, "t": round(s.t, 4)} for s in self.states],
+            "presses": [p.to_dict() for p in self.presses],
+            "force_mode_stopped": self.force_mode_stopped,
+            "duration_s": round(self.duration_s, 4),
+        }
+
+
+class PalpationListener:
+    """Observer of a cycle. Methods run on the routine's thread and must return quickly.
+
+    An exception raised by a listener is logged and does not disturb the cycle.
+    """
+
+    wants_samples = False        # set True to receive on_sample at the configured stream rate
+
+    def on_state(self, state: str, t: float) -> None:
+        """``state`` is a PalpationState value or ``fault: <reason>``; ``t`` is on the arm clock."""
+
+    def on_press(self, press: Press) -> None:
+        """Called once per press, at settle."""
+
+    def on_sample(self, sample: ArmSample) -> None:
+        """Pose, wrench and joints, at ``stream_rate_hz`` while a cycle runs."""
+
+
+@dataclass(frozen=True)
+class _PressGeometry:
+    """Where a press started (the approach pose), along which axis, with which force-mode command."""
+
+    origin: np.ndarray
+    axis: np.ndarray
+    command: ForceModeCommand
+
+    def travel(self, position: np.ndarray) -> float:
+        """Distance moved along tool Z (into the object) since the press started [m]."""
+        return float((position - self.origin) @ self.axis)
+
+
+@dataclass
+class _Reading:
+    t: float
+    position: np.ndarray
+    rot: np.ndarray
+    wrench: np.ndarray
+    normal_n: float           # raw normal force (object pushing on the gel) [N]
+    filtered_n: float         # low-pass filtered normal force [N]
+
+
+class PalpationRoutine:
+    """Runs palpation cycles on one arm. Thread-safe: ``palpate`` on one thread, ``abort`` from any."""
+
+    def __init__(self, arm: ArmPort, config: PalpationConfig | None = None,
+                 listeners: Sequence[PalpationListener] = ()) -> None:
+        self.arm = arm
+        self.config = config or PalpationConfig()
+        self._listeners = list(listeners)
+        self._abort = threading.Event()
+        self._busy = threading.Lock()
+        self._state = PalpationState.IDLE.value
+        self._token: object = None
+        self._filtered = 0.0
+        self._next_sample_t = 0.0
+        self._t0 = 0.0
+        self._states: list[StateRecord] = []
+
+    # -- public ----------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.locked()
+
+    def add_listener(self, listener: PalpationListener) -> None:
+        self._listeners.append(listener)
+
+    def abort(self) -> bool:
+        """Ask the running cycle to stop (force mode off, lift clear, ``fault: aborted``). False if idle."""
+        if not self.busy:
+            return False
+        self._abort.set()
+        return True
+
+    def palpate(self, target_top_m: np.ndarray, config: PalpationConfig | None = None) -> PalpationResult:
+        """One full cycle on the object whose top is at ``target_top_m`` (base frame). Never raises an ArmError."""
+        if not self._busy.acquire(blocking=False):
+            raise PalpationBusy("a palpation cycle is already running; wait for it or abort it")
+        try:
+            if config is not None:
+                self.config = config
+            return self._cycle(np.asarray(target_top_m, dtype=float))
+        finally:
+            self._busy.release()
+
+    # -- the cycle -------------------------------------------------------------------------------------
+
+    def _cycle(self, target_top: np.ndarray) -> PalpationResult:
+        self._abort.clear()
+        self._states = []
+        self._next_sample_t = 0.0
+        presses: list[Press] = []
+        fault: PalpationFault | None = None
+        completed = False
+        start_pose: Pose | None = None
+        self._t0 = self.arm.now()
+        try:
+            try:
+                self.arm.prepare()
+                self._token = self.arm.period_start()
+                start_pose = self.arm.tcp_pose()
+                self._run(target_top, start_pose, presses)
+                completed = True
+            except PalpationFault as exc:
+                fault = exc
+            except ArmError as exc:
+                fault = self._fault_from_arm_error(exc)
+            except Exception as exc:  # a bug must still end in a stopped, retracted arm and a reported fault
+                log.exception("palpation cycle failed unexpectedly")
+                fault = PalpationFault(FaultCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        finally:
+            # runs on every exit path, including KeyboardInterrupt
+            self._leave_force_mode()
+            if not completed:
+                self._lift_clear(target_top)
+        force_mode_stopped = self._force_mode_stopped()
+        if fault is not None:
+            log.warning("palpation fault: %s", fault.reason)
+            self._enter(f"{PalpationState.FAULT.value}: {fault.reason}")
+        else:
+            self._enter(PalpationState.DONE.value)
+        return PalpationResult(
+            outcome=PalpationState.FAULT.value if fault else PalpationState.DONE.value,
+            reason=fault.reason if fault else None,
+            states=tuple(self._states),
+            presses=tuple(presses),
+            force_mode_stopped=force_mode_stopped,
+            duration_s=self.arm.now() - self._t0,
+            start_pose=start_pose,
+            end_pose=self._try_pose(),
+        )
+
+    def _run(self, target_top: np.ndarray, start_pose: Pose, presses: list[Press]) -> None:
+        cfg = self.config
+        start_p, start_r = split_pose(start_pose)
+        tilt = math.degrees(tilt_from_down_rad(start_r))
+        if tilt > MAX_START_TILT_DEG:
+            raise PalpationFault(FaultCode.START_POSE, f"the tool is tilted {tilt:.1f} deg from straight down at the "
+                                 f"start pose (allowed {MAX_START_TILT_DEG:g} deg); jog it to point down first")
+        approach_p = target_top + np.array([0.0, 0.0, cfg.approach_clearance_m])
+        travel_z = float(target_top[2]) + cfg.travel_clearance_m
+        travel_p = np.array([target_top[0], target_top[1], travel_z])
+        angles = [math.radians(cfg.first_tool_angle_deg + i * cfg.rotation_deg) for i in range(cfg.presses)]
+
+        deadline = self._enter(PalpationState.APPROACHING.value, cfg.approach_timeout_s)
+        self._zero_ft()
+        for p, r in self._via_travel_height(start_p, start_r, travel_p, tool_down(angles[0])):
+            self._move_to(p, r, cfg.travel_speed_mps, cfg.linear_accel_mps2, deadline, "approaching")
+        self._move_to(approach_p, tool_down(angles[0]), cfg.approach_speed_mps, cfg.linear_accel_mps2,
+                      deadline, "approaching")
+
+        for index in range(len(angles)):
+            last = index == len(angles) - 1
+            self._hold(self._press(index, presses))
+
+            deadline = self._enter(PalpationState.RETRACTING.value, cfg.retract_timeout_s)
+            self.arm.force_mode_stop()
+            here = self._read()
+            lift_p = np.array([here.position[0], here.position[1], travel_z if last else approach_p[2]])
+            self._move_to(lift_p, here.rot, cfg.approach_speed_mps, cfg.linear_accel_mps2, deadline, "retracting")
+
+            deadline = self._enter(PalpationState.ROTATING.value, cfg.rotate_timeout_s)
+            if not last:
+                self._move_to(approach_p, tool_down(angles[index + 1]),
+                              cfg.rotation_speed_rad_s / MOVEL_ANGULAR_PER_LINEAR,
+                              cfg.rotation_accel_rad_s2 / MOVEL_ANGULAR_PER_LINEAR, deadline, "rotating")
+            else:
+                back = self._via_travel_height(start_p, start_r, travel_p, start_r)[::-1]
+                for p, r in [(p, start_r) for p, _ in back[1:]] + [(start_p, start_r)]:
+                    self._move_to(p, r, cfg.travel_speed_mps, cfg.linear_accel_mps2, deadline, "returning to the start pose")
+
+    @staticmethod
+    def _via_travel_height(start_p: np.ndarray, start_r: np.ndarray, travel_p: np.ndarray,
+                           travel_r: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Waypoints from the start pose to above the target: first straight up if the start is lower."""
+        points = []
+        if start_p[2] < travel_p[2] - ARRIVAL_TOLERANCE_M:
+            points.append((np.array([start_p[0], start_p[1], travel_p[2]]), start_r))
+        points.append((travel_p, travel_r))
+        return points
+
+    def _press(self, index: int, presses: list[Press]) -> _PressGeometry:
+        cfg = self.config
+        deadline = self._enter(PalpationState.PRESSING.value, cfg.press_timeout_s)
+        self._zero_ft()
+        start = self._read()
+        press = _PressGeometry(start.position, start.rot[:, 2], ForceModeCommand.press_along_tool_z(
+            make_pose(start.position, start.rot), cfg.target_force_n, cfg.press_speed_limit_mps,
+            cfg.damping, cfg.gain_scaling))
+        touch_travel: float | None = None
+        settle_since: float | None = None
+        window: list[float] = []
+        wrenches: list[np.ndarray] = []
+        while True:
+            self.arm.force_mode(press.command)
+            self._next_period()
+            now = self._read()
+            travel = press.travel(now.position)
+            if touch_travel is None and now.filtered_n >= cfg.contact_force_n:
+                touch_travel = travel
+            if travel > cfg.max_travel_m:
+                if touch_travel is None:
+                    raise PalpationFault(FaultCode.NO_CONTACT, f"no contact within {cfg.max_travel_m * 1000:.1f} mm "
+                                         "below the approach pose; is the object there?")
+                raise PalpationFault(FaultCode.MAX_TRAVEL, f"travelled {travel * 1000:.1f} mm below the approach pose "
+                                     f"with only {now.filtered_n:.1f} N; the object is softer or lower than expected")
+            if abs(now.filtered_n - cfg.target_force_n) <= cfg.force_tolerance_n:
+                if settle_since is None:
+                    settle_since, window, wrenches = now.t, [], []
+                window.append(now.normal_n)
+                wrenches.append(now.wrench)
+                if now.t - settle_since >= cfg.settle_time_s:
+                    settled = Press(index, now.t, float(np.mean(window)), math.degrees(tool_angle_rad(now.rot)),
+                                    travel - (touch_travel if touch_travel is not None else travel),
+                                    tuple(float(v) for v in np.mean(wrenches, axis=0)))
+                    presses.append(settled)
+                    log.info("press %d settled: %.2f N at %.1f deg, depth %.2f mm", index, settled.force_n,
+                             settled.tool_angle_deg, settled.depth_m * 1000)
+                    self._notify("on_press", settled)
+                    return press
+            else:
+                settle_since = None
+            if now.t > deadline:
+                raise PalpationFault(FaultCode.TIMEOUT, f"pressing: the force did not settle at "
+                                     f"{cfg.target_force_n:g} +/- {cfg.force_tolerance_n:g} N within "
+                                     f"{cfg.press_timeout_s:g} s (last {now.filtered_n:.1f} N)")
+
+    def _hold(self, press: _PressGeometry) -> None:
+        cfg = self.config
+        self._enter(PalpationState.HOLDING.value)
+        end = self.arm.now() + cfg.hold_time_s
+        while True:
+            self.arm.force_mode(press.command)
+            self._next_period()
+            now = self._read()
+            if now.filtered_n < CONTACT_LOST_FRACTION * cfg.target_force_n:
+                raise PalpationFault(FaultCode.NO_CONTACT, f"contact lost while holding: {now.filtered_n:.1f} N, "
+                                     f"below {CONTACT_LOST_FRACTION * cfg.target_force_n:.1f} N")
+            travel = press.travel(now.position)
+            if travel > cfg.max_travel_m:
+                raise PalpationFault(FaultCode.MAX_TRAVEL, f"sank to {travel * 1000:.1f} mm below the approach pose "
+                                     "while holding")
+            if now.t >= end:
+                return
+
+    # -- moving and reading ----------------------------------------------------------------------------
+
+    def _move_to(self, p: np.ndarray, r: np.ndarray, speed: float, accel: float, deadline: float, what: str) -> None:
+        self.arm.move_linear(make_pose(p, r), speed, accel)
+        before: _Reading | None = None
+        while True:
+            now = self._read()
+            distance = float(np.linalg.norm(now.position - p))
+            angle = rotation_between_rad(now.rot, r)
+            if distance <= ARRIVAL_TOLERANCE_M and angle <= ARRIVAL_TOLERANCE_RAD and before is not None:
+                dt = max(now.t - before.t, 1e-9)
+                if (float(np.linalg.norm(now.position - before.position)) / dt <= REST_SPEED_MPS
+                        and rotation_between_rad(now.rot, before.rot) / dt <= REST_SPEED_RAD_S):
+                    return
+            before = now
+            if now.t > deadline:
+                raise PalpationFault(FaultCode.TIMEOUT, f"{what}: not at the target in time ({distance * 1000:.1f} mm "
+                                     f"and {math.degrees(angle):.1f} deg away); the arm is not following its commands")
+            self._next_period()
+
+    def _next_period(self) -> None:
+        """End this control period and start the next; keep the controller's watchdog fed."""
+        self.arm.period_wait(self._token)
+        self._token = self.arm.period_start()
+        self.arm.kick_watchdog()
+
+    def _read(self) -> _Reading:
+        """Read the arm and check every limit that holds in every state."""
+        fault = self._safety_fault(self.arm.safety())
+        if fault is not None:
+            raise fault
+        if self._abort.is_set():
+            raise PalpationFault(FaultCode.ABORTED, f"abort requested during {self._state}")
+        t = self.arm.now()
+        pose = self.arm.tcp_pose()
+        wrench = self.arm.tcp_wrench()
+        position, rot = split_pose(pose)
+        magnitude = float(np.linalg.norm(wrench[:3]))
+        if magnitude > self.config.max_force_n:
+            raise PalpationFault(FaultCode.OVERSHOOT, f"force {magnitude:.1f} N above the maximum "
+                                 f"{self.config.max_force_n:g} N during {self._state}")
+        normal = -float(wrench[:3] @ rot[:, 2])
+        self._filtered += self._filter_gain() * (normal - self._filtered)
+        if t >= self._next_sample_t and any(listener.wants_samples for listener in self._listeners):
+            self._next_sample_t = t + 1.0 / self.config.stream_rate_hz
+            self._notify("on_sample", ArmSample(t, pose, wrench, self.arm.joint_positions()))
+        return _Reading(t, position, rot, wrench, normal, self._filtered)
+
+    def _filter_gain(self) -> float:
+        tau = self.config.force_filter_s
+        dt = self.arm.period_s
+        return 1.0 if tau <= 0.0 else dt / (tau + dt)
+
+    def _zero_ft(self) -> None:
+        """Zero the F/T reading, but never under load: a force above the maximum is a fault first."""
+        self._read()
+        self.arm.zero_ft()
+        self._filtered = 0.0
+
+    def _enter(self, state: str, timeout_s: float | None = None) -> float:
+        """Switch state, record it, tell the listeners; returns the state's deadline on the arm clock."""
+        t = self.arm.now()
+        self._state = state
+        self._states.append(StateRecord(state, t - self._t0))
+        log.debug("palpation state %s at %.3f s", state, t - self._t0)
+        self._notify("on_state", state, t)
+        return t + timeout_s if timeout_s is not None else math.inf
+
+    def _notify(self, method: str, *args: Any) -> None:
+        for listener in self._listeners:
+            try:
+                getattr(listener, method)(*args)
+            except Exception:  # observers must not be able to break the safety sequence
+                log.exception("palpation listener %r failed in %s", listener, method)
+
+    # -- faults ----------------------------------------------------------------------------------------
+
+    def _safety_fault(self, safety: SafetyState) -> PalpationFault | None:
+        if not safety.connected:
+            return PalpationFault(FaultCode.LOST_LINK, f"lost the connection to the {self.arm.description}")
+        if safety.emergency_stopped:
+            return PalpationFault(FaultCode.EMERGENCY_STOP, "emergency stop; release it and re-enable the arm on the "
+                                  "pendant before the next cycle")
+        if safety.protective_stopped:
+            return PalpationFault(FaultCode.PROTECTIVE_STOP, "protective stop; find the cause, clear it on the pendant, "
+                                  "then palpate again")
+        if safety.robot_mode != ROBOT_MODE_RUNNING:
+            return PalpationFault(FaultCode.ROBOT_MODE, f"the robot is not running (mode {safety.robot_mode_name})")
+        return None
+
+    def _fault_from_arm_error(self, exc: ArmError) -> PalpationFault:
+        fault = self._safety_fault(self.arm.safety())
+        if fault is not None:
+            return fault
+        if isinstance(exc, ArmConnectionError):
+            return PalpationFault(FaultCode.LOST_LINK, str(exc))
+        return PalpationFault(FaultCode.REJECTED, str(exc))
+
+    def _leave_force_mode(self) -> None:
+        """Force mode off, whatever happened. Over a lost link, wait until the controller's watchdog has acted."""
+        try:
+            self.arm.stop_motion(self.config.linear_accel_mps2 * 2.0)
+            self.arm.force_mode_stop()
+            return
+        except ArmConnectionError as exc:
+            log.error("cannot reach the controller to stop force mode (%s); its watchdog stops the control script "
+                      "within %.2f s, waiting that long", exc, self.arm.watchdog_timeout_s)
+        except ArmError as exc:
+            log.info("force mode already ended by the controller (%s)", exc)
+            return
+        end = self.arm.now() + self.arm.watchdog_timeout_s + 2 * self.arm.period_s
+        token = self.arm.period_start()
+        while self.arm.now() < end:
+            self.arm.period_wait(token)
+            token = self.arm.period_start()
+
+    def _lift_clear(self, target_top: np.ndarray) -> None:
+        """After a fault or abort: straight up, away from the object, where the arm can still move."""
+        cfg = self.config
+        if not self.arm.safety().can_move:
+            log.warning("the arm cannot move (%s); not lifting", self.arm.safety())
+            return
+        try:
+            here_p, here_r = split_pose(self.arm.tcp_pose())
+            lift_z = max(float(here_p[2]) + cfg.fault_retract_m, float(target_top[2]) + cfg.approach_clearance_m)
+            goal = np.array([here_p[0], here_p[1], lift_z])
+            self.arm.move_linear(make_pose(goal, here_r), cfg.approach_speed_mps, cfg.linear_accel_mps2)
+            deadline = self.arm.now() + cfg.retract_timeout_s
+            # lifting away from an object lowers the force; a rise above both the limit and the force at
+            # the start of the lift means the tool hit something on the way up
+            stop_above = max(cfg.max_force_n, float(np.linalg.norm(self.arm.tcp_wrench()[:3]))) + cfg.force_tolerance_n
+            token = self.arm.period_start()
+            while self.arm.now() < deadline:
+                safety = self.arm.safety()
+                if not safety.can_move:
+                    log.warning("lift after fault interrupted: %s", safety)
+                    return
+                here = self.arm.tcp_pose()
+                force = float(np.linalg.norm(self.arm.tcp_wrench()[:3]))
+                if force > stop_above:
+                    self.arm.stop_motion(cfg.linear_accel_mps2 * 2.0)
+                    log.error("lift after fault stopped: %.1f N, above %.1f N", force, stop_above)
+                    return
+                if float(np.linalg.norm(here[:3] - goal)) <= ARRIVAL_TOLERANCE_M:
+                    log.info("lifted clear to z = %.3f m after the fault", lift_z)
+                    return
+                self.arm.period_wait(token)
+                token = self.arm.period_start()
+                self.arm.kick_watchdog()
+            self.arm.stop_motion(cfg.linear_accel_mps2 * 2.0)
+            log.error("lift after fault did not arrive within %g s", cfg.retract_timeout_s)
+        except ArmError as exc:
+            log.error("lift after fault failed: %s", exc)
+
+    def _force_mode_stopped(self) -> bool | None:
+        try:
+            active = self.arm.force_mode_active()
+        except ArmError as exc:
+            log.warning("cannot read the force-mode state from the arm: %s", exc)
+            return None
+        return None if active is None else not active
+
+    def _try_pose(self) -> Pose | None:
+        try:
+            return self.arm.tcp_pose()
+        except ArmError:
+            return None
