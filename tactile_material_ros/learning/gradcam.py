@@ -1,6 +1,6 @@
 """Grad-CAM for the ViT student (Selvaraju et al., "Grad-CAM", ICCV 2017).
 
-For a chosen transformer block (default: the last), the block's output tokens are turned into
+For a chosen layer (default: the last block's input norm), its output tokens are turned into
 a patch grid by :func:`vit_reshape_transform` (CLS dropped), each channel is weighted by
 :meth:`GradCAM.channel_weights` (Grad-CAM: the spatial mean of the target logit's gradient;
 override it for variants), and the ReLU of the weighted sum is upsampled to the input size and
@@ -29,7 +29,16 @@ def vit_reshape_transform(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def last_block(student: TactileViT) -> nn.Module:
-    return student.encoder.encoder.layer[-1]
+    """The encoder's last transformer block (transformers >= 5: ``layers``; before: ``encoder.layer``)."""
+    encoder = student.encoder
+    blocks = encoder.layers if hasattr(encoder, "layers") else encoder.encoder.layer
+    return blocks[-1]
+
+
+def default_target_layer(student: TactileViT) -> nn.Module:
+    """The last block's input norm. The head reads only the CLS token, so the patch tokens at the
+    last block's *output* get no gradient; at its input they reach CLS through attention."""
+    return last_block(student).layernorm_before
 
 
 def _tensor(output: Any) -> torch.Tensor:
@@ -37,16 +46,16 @@ def _tensor(output: Any) -> torch.Tensor:
 
 
 class GradCAM:
-    def __init__(self, student: TactileViT, block: nn.Module | None = None, reshape_transform=vit_reshape_transform) -> None:
+    def __init__(self, student: TactileViT, layer: nn.Module | None = None, reshape_transform=vit_reshape_transform) -> None:
         self.student = student
-        self.block = block if block is not None else last_block(student)
+        self.layer = layer if layer is not None else default_target_layer(student)
         self.reshape_transform = reshape_transform
         self._handles: list[Any] = []
         self.activations: torch.Tensor | None = None
         self.gradients: torch.Tensor | None = None
 
     def __enter__(self) -> GradCAM:
-        self._handles.append(self.block.register_forward_hook(self._keep))
+        self._handles.append(self.layer.register_forward_hook(self._keep))
         return self
 
     def __exit__(self, *exc: object) -> None:
