@@ -8,7 +8,7 @@
 argument                default    meaning
 ======================  =========  ===========================================================
 ``use_sim``             ``true``   simulated UR10 and DIGIT (``false``: ur_rtde + a real DIGIT)
-``robot_ip``            see below  the UR controller's address (real arm only)
+``robot_ip``            ``""``     the UR controller's address (needed when use_sim is false)
 ``digit_serial``        ``""``     the DIGIT's serial, e.g. D20001 (needed when use_sim is false)
 ``model``               ``""``     ONNX model with its card beside it (empty: the bundled one)
 ``trigger``             ``press``  classifier trigger: press | contact | continuous
@@ -41,7 +41,7 @@ class Argument:
 
 ARGUMENTS: dict[str, Argument] = {
     "use_sim": Argument("true", "simulated UR10 and DIGIT (true) or the real robot and sensor (false)"),
-    "robot_ip": Argument("192.168.1.10", "IP address of the UR controller (used when use_sim is false)"),
+    "robot_ip": Argument("", "IP address of the UR controller, e.g. 192.168.1.10 (needed when use_sim is false)"),
     "digit_serial": Argument("", "serial number of the DIGIT, e.g. D20001 (needed when use_sim is false)"),
     "model": Argument("", "path of the ONNX model; its card (.json) must sit beside it (empty: bundled model)"),
     "trigger": Argument("press", "when the classifier classifies: press | contact | continuous"),

@@ -1,0 +1,162 @@
+"""The whole graph, started by bringup as separate processes: one palpation gives one label.
+
+Real nodes (simulated UR10, simulated DIGIT, classifier with a small real ONNX model) on a
+random ROS_DOMAIN_ID; this process only calls the palpate service and listens.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from model_fixture import make_test_model
+from rcl_interfaces.srv import GetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Float32MultiArray, String
+from std_srvs.srv import Trigger
+
+from tactile_material_ros.inference.model_card import ModelCard
+from tactile_material_ros.nodes.node_support import EXIT_STARTUP_ERROR, STATE_QOS
+
+ANY_QOS = QoSProfile(depth=20, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_test_model(tmp_path_factory.mktemp("model"))
+
+
+class _Output:
+    """Collects a process's output lines on a thread, so the pipe never fills."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def probe(ros_env: dict[str, str]) -> Iterator[tuple[Node, SingleThreadedExecutor]]:
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    node = Node("graph_probe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        yield node, executor
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        context.try_shutdown()
+
+
+def _spin_until(executor: SingleThreadedExecutor, done: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout_s:.0f} s for {what}")
+        executor.spin_once(timeout_sec=0.05)
+
+
+def _bringup(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tactile_material_ros.bringup", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+def test_one_palpation_gives_one_label_with_probabilities_in_card_order(
+        model_path: Path, ros_env: dict[str, str], probe: tuple[Node, SingleThreadedExecutor]) -> None:
+    node, executor = probe
+    labels: list[str] = []
+    probabilities: list[Float32MultiArray] = []
+    states: list[str] = []
+    published: list[dict[str, str]] = []   # the classifier's diagnostics values
+    node.create_subscription(String, "material_label", lambda m: labels.append(m.data), ANY_QOS)
+    node.create_subscription(Float32MultiArray, "material_probabilities", probabilities.append, ANY_QOS)
+    node.create_subscription(String, "palpation/state", lambda m: states.append(m.data), STATE_QOS)
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: published.extend(
+        {kv.key: kv.value for kv in s.values} for s in m.status if s.name.startswith("material_classifier")), 10)
+    palpate = node.create_client(Trigger, "palpation/palpate")
+    get_parameters = node.create_client(GetParameters, "/material_classifier_node/get_parameters")
+    bringup = _bringup([f"model:={model_path}"], ros_env)
+    output = _Output(bringup)
+    try:
+        _spin_until(executor, lambda: (palpate.service_is_ready() and get_parameters.service_is_ready()
+                                       and bool(published)) or bringup.poll() is not None, 60.0, "the graph to come up")
+        assert bringup.poll() is None, output.text
+        names_future = get_parameters.call_async(GetParameters.Request(names=["class_names"]))
+        _spin_until(executor, names_future.done, 10.0, "the classifier's class_names")
+        class_names = list(names_future.result().values[0].string_array_value)
+        assert class_names == list(ModelCard.load(model_path.with_suffix(".json")).class_names)
+
+        future = palpate.call_async(Trigger.Request())
+        _spin_until(executor, lambda: future.done() and bool(labels), 120.0, "the palpation and its label")
+        assert future.result().success, future.result().message
+        # the classifier's own count, reported after the label, says it published exactly one,
+        # from both presses (2 presses x max_frames_per_press frames, none without frames)
+        published.clear()
+        _spin_until(executor, lambda: bool(published), 5.0, "the classifier's diagnostics")
+        assert published[-1]["results_published"] == "1"
+        assert published[-1]["presses_without_frames"] == "0"
+        assert published[-1]["frames_classified"] == "16", published[-1]
+        assert len(labels) == 1 and labels[0] in (*class_names, "unknown")
+        (probs,) = probabilities
+        assert probs.layout.dim[0].label == "material" and probs.layout.dim[0].size == len(class_names)
+        assert sum(probs.data) == pytest.approx(1.0, abs=1e-4)
+        assert "approaching" in states and states[-1] == "done"
+
+        assert _stop(bringup) == 0, output.text      # SIGTERM: every node stopped cleanly
+        for name in ("digit_camera_node", "ur_palpation_node", "material_classifier_node"):
+            assert any(line.startswith(f"[{name}] ") for line in output.lines), f"no output from {name}"
+    finally:
+        if bringup.poll() is None:
+            bringup.kill()
+            bringup.wait()
+
+
+def test_bringup_stops_the_graph_and_fails_when_a_node_dies(model_path: Path, tmp_path: Path,
+                                                            ros_env: dict[str, str]) -> None:
+    tampered = tmp_path / "tampered.onnx"
+    tampered.write_bytes(model_path.read_bytes()[:-1])
+    (tmp_path / "tampered.json").write_text(model_path.with_suffix(".json").read_text())
+    bringup = _bringup([f"model:={tampered}"], ros_env)
+    output = _Output(bringup)
+    try:
+        code = bringup.wait(timeout=60)
+    finally:
+        if bringup.poll() is None:
+            bringup.kill()
+            bringup.wait()
+    assert code == EXIT_STARTUP_ERROR, output.text
+    assert "[material_classifier_node] [startup error]" in output.text
+    assert "does not match its card" in output.text
+    assert "material_classifier_node exited with code 2: stopping the graph" in output.text
