@@ -556,7 +556,9 @@ class PalpationRoutine:
         normal = -float(wrench[:3] @ rot[:, 2])
         self._filtered += self._filter_gain() * (normal - self._filtered)
         if t >= self._next_sample_t and any(listener.wants_samples for listener in self._listeners):
-            self._next_sample_t = t + 1.0 / self.config.stream_rate_hz
+            interval = 1.0 / self.config.stream_rate_hz
+            behind = t - self._next_sample_t >= interval     # first sample of a cycle, or a stall
+            self._next_sample_t = (t if behind else self._next_sample_t) + interval
             self._notify("on_sample", ArmSample(t, pose, wrench, self.arm.joint_positions()))
         return _Reading(t, position, rot, wrench, normal, self._filtered)
 

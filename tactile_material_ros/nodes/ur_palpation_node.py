@@ -1,0 +1,318 @@
+"""ur_palpation_node: the palpation routine on a real UR (ur_rtde) or the simulated UR10, over ROS 2.
+
+Interface (the contract in DESIGN.md):
+
+- ``palpation/state`` (std_msgs/String, reliable, transient local): ``idle``, ``approaching``,
+  ``pressing``, ``holding``, ``retracting``, ``rotating``, ``done``, or ``fault: <reason>`` where
+  reason is ``<code>: <detail>`` (codes: robot/palpation.py ``FaultCode``).
+- ``palpation/press`` (geometry_msgs/WrenchStamped): once per press, when the force has settled
+  at the target; stamp = settle time; the wrench is the mean over the settle window.
+- ``palpation/wrench`` (geometry_msgs/WrenchStamped) and ``palpation/tcp_pose``
+  (geometry_msgs/PoseStamped) and ``joint_states`` (sensor_msgs/JointState, UR joint names):
+  streamed at ``stream_rate_hz`` (100 Hz) during a cycle and ``idle_rate_hz`` between cycles.
+- ``palpation/palpate`` (std_srvs/Trigger): one full cycle on the current target; answers after
+  the cycle: success = done; message = the cycle as JSON (outcome, reason, states, presses,
+  force_mode_stopped, duration_s, target).
+- ``palpation/abort`` (std_srvs/Trigger): stops the running cycle (force mode off, lift clear,
+  ``fault: aborted: ...``) and answers when the arm has been made safe.
+- ``/diagnostics``: connection, robot mode, protective / emergency stop, state, stream rate.
+
+Wrench convention (palpation/wrench and palpation/press): frame ``base`` (``frame_id``); the force
+is the force the object exerts on the tool at the TCP, in base-frame axes, as UR's
+``actual_TCP_force``. Pressing straight down on an object gives ``force.z > 0``: about +24 N at a
+press. In general the normal force on the gel is ``-force . tool_z``. Tool frame: Z is the gel
+normal pointing out of the sensor (down while palpating); pose orientation = ``Rx(pi) Rz(angle)``.
+
+The target is the parameter ``target`` (a scene object name); change it at run time with
+``ros2 param set /ur_palpation_node target wood_ball`` (or the SetParameters service); it is
+checked against the scene. The routine's parameters may change at run time too and apply from
+the next cycle; invalid values are refused with the allowed range. In sim mode the simulated
+arm's clock runs at real time and stamps are ROS time.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Any
+
+from geometry_msgs.msg import PoseStamped, WrenchStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.duration import Duration
+from rclpy.exceptions import InvalidParameterTypeException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from tactile_material_ros.nodes import node_support
+from tactile_material_ros.nodes.node_support import SENSOR_QOS, STATE_QOS, StartupError
+from tactile_material_ros.robot.arm_port import ArmError, ArmPort, ArmSample
+from tactile_material_ros.robot.palpation import (
+    PalpationBusy,
+    PalpationConfig,
+    PalpationListener,
+    PalpationRoutine,
+    PalpationState,
+    Press,
+)
+from tactile_material_ros.robot.poses import matrix_to_quaternion, rotvec_to_matrix
+from tactile_material_ros.robot.ur_kinematics import JOINT_NAMES
+from tactile_material_ros.sim.scene import Scene, SceneError, load_scene
+
+ARMS = ("sim", "ur_rtde")
+ROUTINE_PARAMETERS = tuple(name for name, *_ in PalpationConfig.describe())
+ABORT_WAIT_MARGIN_S = 2.0
+
+
+class _Publisher(PalpationListener):
+    """Routine events -> messages (runs on the thread that runs the cycle)."""
+
+    wants_samples = True
+
+    def __init__(self, node: UrPalpationNode) -> None:
+        self.node = node
+
+    def on_state(self, state: str, t: float) -> None:
+        self.node.publish_state(state)
+
+    def on_press(self, press: Press) -> None:
+        self.node.publish_press(press)
+
+    def on_sample(self, sample: ArmSample) -> None:
+        self.node.publish_sample(sample)
+
+
+class UrPalpationNode(Node):
+    def __init__(self) -> None:
+        super().__init__("ur_palpation_node")
+        try:
+            params = self._declare_parameters()
+        except InvalidParameterTypeException as exc:
+            raise StartupError(f"{exc}; write floating-point parameters with a decimal point "
+                               "(e.g. target_force_n:=24.0)") from None
+        arm_kind, robot_ip, idle_rate_hz = params["arm"], params["robot_ip"], params["idle_rate_hz"]
+        self.frame_id = params["frame_id"]
+        # validate everything before any hardware is touched
+        if arm_kind not in ARMS:
+            raise StartupError(f"parameter arm = {arm_kind!r} is not allowed: use one of {', '.join(ARMS)}")
+        if arm_kind == "ur_rtde" and not robot_ip:
+            raise StartupError("parameter robot_ip is empty but arm is ur_rtde: set robot_ip to the robot's address, "
+                               "e.g. --ros-args -p robot_ip:=192.168.1.10")
+        if not 0.1 <= float(idle_rate_hz) <= 100.0:
+            raise StartupError(f"parameter idle_rate_hz = {idle_rate_hz!r} is out of range: allowed [0.1, 100.0] Hz")
+        try:
+            self.config = PalpationConfig.from_mapping({name: params[name] for name in ROUTINE_PARAMETERS})
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        try:
+            self.scene: Scene = load_scene(params["scene"] or None)
+        except (SceneError, OSError) as exc:
+            raise StartupError(f"parameter scene: {exc}") from None
+        self.target = str(params["target"]) or self.scene.names[0]
+        if self.target not in self.scene.names:
+            raise StartupError(f"parameter target = {self.target!r} is not an object of the scene "
+                               f"{self.scene.source}; allowed: {', '.join(self.scene.names)}")
+        self.joint_names = [f"{params['joint_prefix']}{name}" for name in JOINT_NAMES]
+
+        self.arm = self._build_arm(arm_kind, robot_ip)
+        try:
+            self.arm.connect()
+        except ArmError as exc:
+            raise StartupError(str(exc)) from None
+
+        self._state_pub = self.create_publisher(String, "palpation/state", STATE_QOS)
+        self._press_pub = self.create_publisher(WrenchStamped, "palpation/press", node_support.RESULT_QOS)
+        self._wrench_pub = self.create_publisher(WrenchStamped, "palpation/wrench", SENSOR_QOS)
+        self._pose_pub = self.create_publisher(PoseStamped, "palpation/tcp_pose", SENSOR_QOS)
+        self._joint_pub = self.create_publisher(JointState, "joint_states", 10)
+        self._diag_pub = node_support.create_diagnostics_publisher(self)
+
+        self.routine = PalpationRoutine(self.arm, self.config, [_Publisher(self)])
+        self._cycle_done = threading.Event()
+        self._cycle_done.set()
+        self._cycles = 0
+        self._faults = 0
+        self._samples = 0
+        self._last_outcome = "none"
+        self.publish_state(PalpationState.IDLE.value)
+
+        services = ReentrantCallbackGroup()
+        self.create_service(Trigger, "palpation/palpate", self._on_palpate, callback_group=services)
+        self.create_service(Trigger, "palpation/abort", self._on_abort, callback_group=services)
+        timers = MutuallyExclusiveCallbackGroup()
+        self.create_timer(1.0 / float(idle_rate_hz), self._publish_idle, callback_group=timers)
+        self.create_timer(1.0, self._publish_diagnostics, callback_group=timers)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.get_logger().info(f"palpation on {self.arm.description}; target {self.target}; "
+                               f"objects: {', '.join(self.scene.names)}")
+
+    def _declare_parameters(self) -> dict[str, Any]:
+        """Declare every parameter (descriptor with description and range); return the values as given."""
+        declare = node_support.declare
+        values = {
+            "arm": declare(self, "arm", "sim", "sim (simulated UR10 at real time) or ur_rtde (a real UR over RTDE)",
+                           read_only=True, additional_constraints="one of: sim, ur_rtde"),
+            "robot_ip": declare(self, "robot_ip", "", "the UR controller's IP address (arm: ur_rtde)", read_only=True),
+            "scene": declare(self, "scene", "", "scene YAML (empty: config/scene_four_balls.yaml)", read_only=True),
+            "frame_id": declare(self, "frame_id", "base", "frame of palpation/tcp_pose and palpation/wrench",
+                                read_only=True),
+            "joint_prefix": declare(self, "joint_prefix", "", "prefix of the UR joint names in joint_states",
+                                    read_only=True),
+            "target": declare(self, "target", "", "scene object to palpate (empty: the first one); may change at "
+                              "run time"),
+            "idle_rate_hz": declare(self, "idle_rate_hz", 10.0, "rate of pose, wrench and joint_states between "
+                                    "cycles [Hz]", range=(0.1, 100.0), read_only=True),
+        }
+        for name, default, allowed, description in PalpationConfig.describe():
+            values[name] = declare(self, name, default, description, range=allowed)
+        return values
+
+    def _build_arm(self, kind: str, robot_ip: str) -> ArmPort:
+        if kind == "ur_rtde":
+            from tactile_material_ros.robot.ur_rtde_arm import UrRtdeArm
+
+            return UrRtdeArm(robot_ip)
+        from tactile_material_ros.robot.sim_arm import SimArm, SimArmConfig
+
+        return SimArm(self.scene, SimArmConfig(real_time_factor=1.0))
+
+    def close(self) -> None:
+        if self.routine.abort():
+            self._cycle_done.wait(self.config.retract_timeout_s + ABORT_WAIT_MARGIN_S)
+        self.arm.disconnect()
+
+    # -- services ----------------------------------------------------------------------------------------
+
+    def _on_palpate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        target = self.target
+        self._cycle_done.clear()
+        try:
+            result = self.routine.palpate(self.scene.get(target).top_m, self.config)
+        except PalpationBusy as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        finally:
+            self._cycle_done.set()
+        self._cycles += 1
+        self._faults += result.outcome != PalpationState.DONE.value
+        self._last_outcome = result.reason or result.outcome
+        response.success = result.outcome == PalpationState.DONE.value
+        response.message = json.dumps({**result.to_dict(), "target": target})
+        return response
+
+    def _on_abort(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if not self.routine.abort():
+            response.success, response.message = False, "no palpation cycle is running"
+            return response
+        settled = self._cycle_done.wait(self.config.retract_timeout_s + self.arm.watchdog_timeout_s
+                                        + ABORT_WAIT_MARGIN_S)
+        response.success = settled
+        response.message = f"state: {self.routine.state}" if settled else "abort requested; the cycle has not ended yet"
+        return response
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        changes = {p.name: p.value for p in parameters}
+        if "target" in changes:
+            target = str(changes["target"]) or self.scene.names[0]
+            if target not in self.scene.names:
+                return SetParametersResult(successful=False, reason=f"target {target!r} is not an object of the "
+                                           f"scene; allowed: {', '.join(self.scene.names)}")
+        routine_changes = {k: v for k, v in changes.items() if k in ROUTINE_PARAMETERS}
+        if routine_changes:
+            current = {name: getattr(self.config, name) for name in ROUTINE_PARAMETERS}
+            try:
+                config = PalpationConfig.from_mapping({**current, **routine_changes})
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            self.config = config
+        if "target" in changes:
+            self.target = str(changes["target"]) or self.scene.names[0]
+        return SetParametersResult(successful=True)
+
+    # -- messages ----------------------------------------------------------------------------------------
+
+    def _stamp(self, t_arm: float) -> Any:
+        """ROS time of an instant on the arm's clock."""
+        age_s = max(0.0, self.arm.now() - t_arm)
+        return (self.get_clock().now() - Duration(nanoseconds=int(age_s * 1e9))).to_msg()
+
+    def publish_state(self, state: str) -> None:
+        self._state_pub.publish(String(data=state))
+
+    def publish_press(self, press: Press) -> None:
+        msg = WrenchStamped()
+        msg.header.stamp = self._stamp(press.t)
+        msg.header.frame_id = self.frame_id
+        self._fill_wrench(msg, press.wrench)
+        self._press_pub.publish(msg)
+
+    def publish_sample(self, sample: ArmSample) -> None:
+        stamp = self._stamp(sample.t)
+        wrench = WrenchStamped()
+        wrench.header.stamp, wrench.header.frame_id = stamp, self.frame_id
+        self._fill_wrench(wrench, sample.wrench)
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = stamp, self.frame_id
+        p = pose.pose.position
+        p.x, p.y, p.z = (float(v) for v in sample.tcp_pose[:3])
+        o = pose.pose.orientation
+        o.x, o.y, o.z, o.w = (float(v) for v in matrix_to_quaternion(rotvec_to_matrix(sample.tcp_pose[3:])))
+        self._wrench_pub.publish(wrench)
+        self._pose_pub.publish(pose)
+        if sample.joint_positions is not None:
+            joints = JointState()
+            joints.header.stamp = stamp
+            joints.name = self.joint_names
+            joints.position = [float(q) for q in sample.joint_positions]
+            self._joint_pub.publish(joints)
+        self._samples += 1
+
+    @staticmethod
+    def _fill_wrench(msg: WrenchStamped, values: Any) -> None:
+        f, m = msg.wrench.force, msg.wrench.torque
+        f.x, f.y, f.z, m.x, m.y, m.z = (float(v) for v in values)
+
+    def _publish_idle(self) -> None:
+        if self.routine.busy:
+            return  # the cycle streams its own samples
+        try:
+            sample = ArmSample(self.arm.now(), self.arm.tcp_pose(), self.arm.tcp_wrench(), self.arm.joint_positions())
+        except ArmError as exc:
+            self.get_logger().warning(f"cannot read the arm: {exc}", throttle_duration_sec=5.0)
+            return
+        self.publish_sample(sample)
+
+    def _publish_diagnostics(self) -> None:
+        safety = self.arm.safety()
+        level = 0 if safety.can_move and not self.routine.state.startswith("fault") else 1
+        if not safety.connected:
+            level = 2
+        values = {
+            "hardware_id": self.arm.description,
+            "connected": safety.connected,
+            "robot_mode": safety.robot_mode_name,
+            "protective_stop": safety.protective_stopped,
+            "emergency_stop": safety.emergency_stopped,
+            "state": self.routine.state,
+            "target": self.target,
+            "cycles": self._cycles,
+            "faults": self._faults,
+            "last_outcome": self._last_outcome,
+            "samples_per_s": self._samples,
+        }
+        self._samples = 0
+        message = "ok" if level == 0 else ("disconnected" if level == 2 else f"check: {self.routine.state}")
+        node_support.publish_diagnostics(self, self._diag_pub, [
+            node_support.diagnostic_status(self, "arm", level, message, values)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(node_support.run(UrPalpationNode, argv, threads=4))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""The ur_rtde adapter.
+
+The only stand-ins are at the RTDE boundary: two classes in place of ur_rtde's
+``RTDEControlInterface`` / ``RTDEReceiveInterface``, which forward to the simulated UR10 the way
+the real controller would answer (True/False returns, RuntimeError over a lost link). Every
+method name the adapter calls on them is checked against the real ur_rtde classes, so the
+double cannot drift from the library. Connection failure runs against the real classes.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import rtde_control
+import rtde_receive
+
+from tactile_material_ros.robot import ur_rtde_arm
+from tactile_material_ros.robot.arm_port import ArmCommandRejected, ArmConnectionError, ForceModeCommand
+from tactile_material_ros.robot.fault_injection import FaultInjection, FaultInjector
+from tactile_material_ros.robot.palpation import FaultCode, PalpationRoutine
+from tactile_material_ros.robot.sim_arm import SimArm
+from tactile_material_ros.robot.ur_rtde_arm import UrRtdeArm
+from tactile_material_ros.sim.scene import Scene, load_scene
+
+ROBOT_IP = "192.168.56.101"
+
+
+def _answer(call: Callable[[], Any]) -> bool:
+    """ur_rtde's way: True when done, False when the controller refuses, RuntimeError without a link."""
+    try:
+        call()
+    except ArmCommandRejected:
+        return False
+    except ArmConnectionError as exc:
+        raise RuntimeError(str(exc)) from None
+    return True
+
+
+class FakeControl:
+    """In place of rtde_control.RTDEControlInterface, answering from the simulated UR10."""
+
+    def __init__(self, sim: SimArm) -> None:
+        self.sim = sim
+        self.damping = 0.005          # the controller's defaults until set
+        self.gain_scaling = 1.0
+
+    def getStepTime(self) -> float:
+        return self.sim.period_s
+
+    def isConnected(self) -> bool:
+        return self.sim.safety().connected
+
+    def isProgramRunning(self) -> bool:
+        if not self.isConnected():
+            raise RuntimeError("not connected")
+        return self.sim.script_running
+
+    def reuploadScript(self) -> bool:
+        return self.sim.upload_script()
+
+    def setWatchdog(self, min_frequency: float) -> bool:
+        return _answer(lambda: self.sim.arm_watchdog(min_frequency))
+
+    def kickWatchdog(self) -> bool:
+        return _answer(self.sim.kick_watchdog)
+
+    def initPeriod(self) -> object:
+        return self.sim.period_start()
+
+    def waitPeriod(self, t_cycle_start: object) -> None:
+        self.sim.period_wait(t_cycle_start)
+
+    def moveL(self, pose: list[float], speed: float, acceleration: float, asynchronous: bool) -> bool:
+        assert asynchronous is True, "the routine must be able to watch a move"
+        return _answer(lambda: self.sim.move_linear(np.array(pose), speed, acceleration))
+
+    def stopL(self, a: float) -> None:
+        _answer(lambda: self.sim.stop_motion(a))
+
+    def forceModeSetDamping(self, damping: float) -> bool:
+        self.damping = damping
+        return True
+
+    def forceModeSetGainScaling(self, scaling: float) -> bool:
+        self.gain_scaling = scaling
+        return True
+
+    def forceMode(self, task_frame: list[float], selection_vector: list[int], wrench: list[float], type: int,
+                  limits: list[float]) -> bool:
+        command = ForceModeCommand(np.array(task_frame), tuple(selection_vector), tuple(wrench), type,  # type: ignore[arg-type]
+                                   tuple(limits), self.damping, self.gain_scaling)  # type: ignore[arg-type]
+        return _answer(lambda: self.sim.force_mode(command))
+
+    def forceModeStop(self) -> bool:
+        return _answer(self.sim.force_mode_stop)
+
+    def zeroFtSensor(self) -> bool:
+        return _answer(self.sim.zero_ft)
+
+    def stopScript(self) -> None:
+        pass
+
+    def disconnect(self) -> None:
+        self.sim.disconnect()
+
+
+class FakeReceive:
+    """In place of rtde_receive.RTDEReceiveInterface."""
+
+    def __init__(self, sim: SimArm) -> None:
+        self.sim = sim
+
+    def isConnected(self) -> bool:
+        return self.sim.safety().connected
+
+    def isProtectiveStopped(self) -> bool:
+        return self.sim.safety().protective_stopped
+
+    def isEmergencyStopped(self) -> bool:
+        return self.sim.safety().emergency_stopped
+
+    def getRobotMode(self) -> int:
+        return self.sim.safety().robot_mode
+
+    def getActualTCPPose(self) -> list[float]:
+        return list(self._read(self.sim.tcp_pose))
+
+    def getActualTCPForce(self) -> list[float]:
+        return list(self._read(self.sim.tcp_wrench))
+
+    def getActualQ(self) -> list[float]:
+        return list(self._read(self.sim.joint_positions))
+
+    def disconnect(self) -> None:
+        pass
+
+    @staticmethod
+    def _read(read: Callable[[], np.ndarray]) -> np.ndarray:
+        try:
+            return read()
+        except ArmConnectionError as exc:
+            raise RuntimeError(str(exc)) from None
+
+
+class Recording:
+    """Forwards to ``target`` and records every method name used on it."""
+
+    def __init__(self, target: object, calls: list[str]) -> None:
+        self._target, self._calls = target, calls
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append(name)
+            return attribute(*args, **kwargs)
+        return call
+
+
+@pytest.fixture(scope="module")
+def scene() -> Scene:
+    return load_scene()
+
+
+def _adapter(scene: Scene) -> tuple[UrRtdeArm, SimArm, list[str], list[str]]:
+    sim = SimArm(scene)
+    sim.connect()
+    control_calls: list[str] = []
+    receive_calls: list[str] = []
+    arm = UrRtdeArm(ROBOT_IP, clock=sim.now,
+                    control_factory=lambda ip: Recording(FakeControl(sim), control_calls),
+                    receive_factory=lambda ip: Recording(FakeReceive(sim), receive_calls))
+    arm.connect()
+    return arm, sim, control_calls, receive_calls
+
+
+def _names_called_in_adapter(attribute: str) -> set[str]:
+    """Method names the adapter's source calls on ``self.<attribute>``."""
+    tree = ast.parse(inspect.getsource(ur_rtde_arm))
+    names = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == attribute
+                and isinstance(node.func.value.value, ast.Name) and node.func.value.value.id == "self"):
+            names.add(node.func.attr)
+    return names
+
+
+def test_a_full_cycle_through_the_adapter_and_every_rtde_call_exists_in_ur_rtde(scene: Scene) -> None:
+    arm, sim, control_calls, receive_calls = _adapter(scene)
+    result = PalpationRoutine(arm).palpate(scene.get("rubber_ball").top_m)
+    arm.disconnect()
+    assert result.outcome == "done", result.reason
+    assert [round(p.tool_angle_deg) for p in result.presses] == [0, 90]
+    assert all(abs(p.force_n - 24.0) <= 1.0 for p in result.presses)
+
+    # what the adapter calls exists on the real classes (from its source, and as recorded here)
+    control_names = _names_called_in_adapter("_control")
+    receive_names = _names_called_in_adapter("_receive")
+    assert {"forceMode", "forceModeStop", "zeroFtSensor", "moveL", "initPeriod", "waitPeriod"} <= control_names
+    assert {"getActualTCPPose", "getActualTCPForce", "isProtectiveStopped"} <= receive_names
+    missing = sorted([f"RTDEControlInterface.{n}" for n in control_names | set(control_calls)
+                      if not hasattr(rtde_control.RTDEControlInterface, n)]
+                     + [f"RTDEReceiveInterface.{n}" for n in receive_names | set(receive_calls)
+                        if not hasattr(rtde_receive.RTDEReceiveInterface, n)])
+    assert not missing, f"not in ur_rtde {missing}"
+    assert set(control_calls) <= control_names and set(receive_calls) <= receive_names
+
+    # damping and gain are set before entering force mode, once per press
+    assert control_calls.count("forceModeSetDamping") == control_calls.count("forceModeSetGainScaling") == 2
+    first_force_mode = control_calls.index("forceMode")
+    assert control_calls.index("forceModeSetDamping") < first_force_mode
+    assert control_calls.index("forceModeSetGainScaling") < first_force_mode
+    # the loop is paced by initPeriod/waitPeriod at the controller's period, with the watchdog fed
+    assert control_calls.count("waitPeriod") == pytest.approx(result.duration_s / sim.period_s, rel=0.05)
+    assert control_calls.count("kickWatchdog") >= control_calls.count("waitPeriod") - 2
+    assert control_calls.count("zeroFtSensor") == 3                   # at the start and before each press
+    assert control_calls.index("setWatchdog") < control_calls.index("kickWatchdog")
+
+
+@pytest.mark.parametrize(("injection", "code", "stopped"), [
+    ("protective_stop@pressing", FaultCode.PROTECTIVE_STOP, True),
+    ("emergency_stop@holding", FaultCode.EMERGENCY_STOP, True),
+    ("lost_link@pressing", FaultCode.LOST_LINK, None),
+])
+def test_controller_faults_reach_the_routine_through_the_adapter(
+        scene: Scene, injection: str, code: FaultCode, stopped: bool | None) -> None:
+    arm, sim, _, _ = _adapter(scene)
+    injector = FaultInjector(sim, FaultInjection.parse(injection))
+    result = PalpationRoutine(arm, listeners=[injector]).palpate(scene.get("wood_ball").top_m)
+    assert result.fault_code is code, result.reason
+    assert result.force_mode_stopped is stopped
+    assert not sim.controller_in_force_mode
+
+
+def test_after_a_cleared_protective_stop_the_adapter_reuploads_the_control_script(scene: Scene) -> None:
+    arm, sim, control_calls, _ = _adapter(scene)
+    routine = PalpationRoutine(arm, listeners=[FaultInjector(sim, FaultInjection.parse("protective_stop@holding"))])
+    assert routine.palpate(scene.get("wood_ball").top_m).fault_code is FaultCode.PROTECTIVE_STOP
+    assert "reuploadScript" not in control_calls
+    sim.clear_protective_stop()
+    assert routine.palpate(scene.get("wood_ball").top_m).outcome == "done"
+    assert "reuploadScript" in control_calls
+
+
+def test_refused_commands_become_arm_errors(scene: Scene) -> None:
+    arm, sim, _, _ = _adapter(scene)
+    arm.prepare()
+    with pytest.raises(ArmCommandRejected, match="moveL refused"):
+        arm.move_linear(np.array([3.0, 0.0, 0.2, 3.14159, 0.0, 0.0]), 0.25, 1.2)   # out of reach
+    sim.inject("lost_link")
+    with pytest.raises(ArmConnectionError, match="lost the RTDE connection"):
+        arm.zero_ft()
+    assert arm.safety().connected is False
+
+
+def test_connection_failure_names_the_ip_and_what_to_check() -> None:
+    arm = UrRtdeArm("127.0.0.1")            # the real ur_rtde classes; nothing listens on 127.0.0.1:30004
+    started = time.monotonic()
+    with pytest.raises(ArmConnectionError) as error:
+        arm.connect()
+    assert time.monotonic() - started < 5.0
+    message = str(error.value)
+    for needed in ("127.0.0.1", "Remote Control", "Universal_Robots_ROS2_Driver", "ping 127.0.0.1"):
+        assert needed in message, message
+    assert arm.safety().connected is False
+
+
+def test_ur_rtde_is_imported_only_when_the_adapter_connects() -> None:
+    code = ("import sys; import tactile_material_ros.robot.ur_rtde_arm, tactile_material_ros.robot.palpation, "
+            "tactile_material_ros.cli.palpate_commands; "
+            "assert not {'rtde_control', 'rtde_receive', 'rclpy'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
