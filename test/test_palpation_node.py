@@ -1,0 +1,161 @@
+"""ur_palpation_node as a separate process (simulated UR10 at real time) driven over ROS from this one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import rclpy
+from geometry_msgs.msg import PoseStamped, WrenchStamped
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from tactile_material_ros.nodes.node_support import EXIT_STARTUP_ERROR, RESULT_QOS, SENSOR_QOS, STATE_QOS
+from tactile_material_ros.robot.ur_kinematics import JOINT_NAMES
+
+NODE = [sys.executable, "-m", "tactile_material_ros.nodes.ur_palpation_node", "--ros-args"]
+
+
+def _stamp_s(msg: object) -> float:
+    stamp = msg.header.stamp  # type: ignore[attr-defined]
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class Probe:
+    """This process's side: subscriptions, service clients, and spinning until a condition holds."""
+
+    def __init__(self, domain_id: int) -> None:
+        self.context = rclpy.context.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = Node("palpation_probe", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.states: list[str] = []
+        self.presses: list[WrenchStamped] = []
+        self.wrenches: list[WrenchStamped] = []
+        self.poses: list[PoseStamped] = []
+        self.joints: list[JointState] = []
+        self.node.create_subscription(String, "palpation/state", lambda m: self.states.append(m.data), STATE_QOS)
+        self.node.create_subscription(WrenchStamped, "palpation/press", self.presses.append, RESULT_QOS)
+        self.node.create_subscription(WrenchStamped, "palpation/wrench", self.wrenches.append, SENSOR_QOS)
+        self.node.create_subscription(PoseStamped, "palpation/tcp_pose", self.poses.append, SENSOR_QOS)
+        self.node.create_subscription(JointState, "joint_states", self.joints.append, 10)
+        self.palpate = self.node.create_client(Trigger, "palpation/palpate")
+        self.abort = self.node.create_client(Trigger, "palpation/abort")
+        self.set_parameters = self.node.create_client(SetParameters, "/ur_palpation_node/set_parameters")
+
+    def spin_until(self, done: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout_s:.0f} s for {what}")
+            self.executor.spin_once(timeout_sec=0.02)
+
+    def call(self, client: object, request: object, timeout_s: float) -> object:
+        future = client.call_async(request)  # type: ignore[attr-defined]
+        self.spin_until(future.done, timeout_s, f"an answer from {client.srv_name}")  # type: ignore[attr-defined]
+        return future.result()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+
+@pytest.fixture
+def node_and_probe(ros_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, Probe]]:
+    proc = subprocess.Popen(NODE, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        probe.spin_until(lambda: (probe.palpate.service_is_ready() and probe.abort.service_is_ready()
+                                  and probe.states == ["idle"]) or proc.poll() is not None, 30.0, "the node")
+        assert proc.poll() is None, proc.communicate()[0]
+        yield proc, probe
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        probe.close()
+
+
+def test_palpate_from_another_process_publishes_two_presses_and_streams_the_hold(
+        node_and_probe: tuple[subprocess.Popen, Probe]) -> None:
+    proc, probe = node_and_probe
+    value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="silicone_ball")
+    answer = probe.call(probe.set_parameters, SetParameters.Request(parameters=[Parameter(name="target", value=value)]),
+                        10.0)
+    assert answer.results[0].successful  # type: ignore[attr-defined]
+    bad = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="bowling_ball")
+    answer = probe.call(probe.set_parameters, SetParameters.Request(parameters=[Parameter(name="target", value=bad)]),
+                        10.0)
+    assert not answer.results[0].successful and "rubber_ball" in answer.results[0].reason  # type: ignore[attr-defined]
+
+    started = time.time()
+    response = probe.call(probe.palpate, Trigger.Request(), 30.0)
+    ended = time.time()
+    assert response.success, response.message  # type: ignore[attr-defined]
+    report = json.loads(response.message)  # type: ignore[attr-defined]
+    assert report["target"] == "silicone_ball" and report["force_mode_stopped"] is True
+    probe.spin_until(lambda: len(probe.presses) == 2 and probe.states[-1] == "done", 5.0, "two presses and done")
+
+    assert probe.states == ["idle", "approaching", "pressing", "holding", "retracting", "rotating",
+                            "pressing", "holding", "retracting", "rotating", "done"]
+    assert 3.0 < ended - started < 15.0, "the simulated arm runs at real time"
+    for press in probe.presses:
+        assert press.header.frame_id == "base"
+        assert abs(press.wrench.force.z - 24.0) <= 1.0            # the object pushes the tool up: +z in base
+        assert started <= _stamp_s(press) <= ended               # stamp = settle time, in ROS time
+    # during each hold window the wrench and pose stream fast enough for a 60 fps camera
+    for press in probe.presses:
+        t0 = _stamp_s(press)
+        in_hold = [_stamp_s(w) for w in probe.wrenches if t0 <= _stamp_s(w) <= t0 + 0.5]
+        assert len(in_hold) >= 0.5 * 60, f"{len(in_hold)} wrench messages in the 0.5 s after a press"
+        assert max(abs(w.wrench.force.z - 24.0) for w in probe.wrenches if t0 <= _stamp_s(w) <= t0 + 0.5) < 3.0
+    assert all(p.header.frame_id == "base" for p in probe.poses[-20:])
+    pressed = min(probe.poses, key=lambda p: p.pose.position.z)
+    assert pressed.pose.position.z == pytest.approx(0.07 - 0.0043, abs=0.0005)   # silicone top minus its 24 N depth
+    assert list(probe.joints[-1].name) == list(JOINT_NAMES) and len(probe.joints[-1].position) == 6
+
+
+def test_abort_during_pressing_ends_in_fault_with_force_mode_stopped(
+        node_and_probe: tuple[subprocess.Popen, Probe]) -> None:
+    proc, probe = node_and_probe
+    palpating = probe.palpate.call_async(Trigger.Request())
+    probe.spin_until(lambda: probe.states[-1] == "pressing" and bool(probe.wrenches)
+                     and probe.wrenches[-1].wrench.force.z > 3.0, 20.0, "pressing with contact")
+    aborted = probe.call(probe.abort, Trigger.Request(), 10.0)
+    assert aborted.success, aborted.message  # type: ignore[attr-defined]
+    probe.spin_until(palpating.done, 10.0, "the palpate answer")
+    report = json.loads(palpating.result().message)
+    assert not palpating.result().success
+    assert report["outcome"] == "fault" and report["reason"].startswith("aborted: ")
+    assert report["force_mode_stopped"] is True
+    probe.spin_until(lambda: probe.states[-1].startswith("fault: aborted"), 5.0, "the fault state")
+    assert probe.states[-2] == "pressing"
+    assert not probe.call(probe.abort, Trigger.Request(), 10.0).success   # nothing left to abort
+    assert proc.poll() is None
+
+
+@pytest.mark.parametrize(("parameter", "expected"), [
+    ("target_force_n:=-5.0", "target_force_n = -5.0 is out of range: allowed [0.5, 100.0]"),
+    ("max_force_n:=20.0", "max_force_n = 20.0 must be above target_force_n + force_tolerance_n = 25 N: allowed (25"),
+    ("rotation_deg:=400.0", "rotation_deg = 400.0 is out of range: allowed [-360.0, 360.0]"),
+])
+def test_invalid_parameters_stop_the_node_at_startup_naming_the_parameter_and_range(
+        ros_env: dict[str, str], parameter: str, expected: str) -> None:
+    proc = subprocess.Popen([*NODE, "-p", parameter], env=ros_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == EXIT_STARTUP_ERROR, out
+    assert "[startup error]" in out and expected in out, out
