@@ -122,12 +122,12 @@ def test_one_palpation_gives_one_label_with_probabilities_in_card_order(
         _spin_until(executor, lambda: future.done() and bool(labels), 120.0, "the palpation and its label")
         assert future.result().success, future.result().message
         # the classifier's own count, reported after the label, says it published exactly one,
-        # from both presses (2 presses x max_frames_per_press frames, none without frames)
+        # made from both presses (each had frames in its hold window; at most 8 per press)
         published.clear()
         _spin_until(executor, lambda: bool(published), 5.0, "the classifier's diagnostics")
         assert published[-1]["results_published"] == "1"
         assert published[-1]["presses_without_frames"] == "0"
-        assert published[-1]["frames_classified"] == "16", published[-1]
+        assert 2 <= int(published[-1]["frames_classified"]) <= 16, published[-1]
         assert len(labels) == 1 and labels[0] in (*class_names, "unknown")
         (probs,) = probabilities
         assert probs.layout.dim[0].label == "material" and probs.layout.dim[0].size == len(class_names)

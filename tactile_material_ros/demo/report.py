@@ -64,7 +64,7 @@ def _force_chart(record: TargetRecord, start_s: float, path: Path) -> None:
                     color="0.4")
     ax.set_xlabel("time since the palpate request [s]")
     ax.set_ylabel("force [N]")
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="center left", fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
 
