@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from tactile_material_ros.robot.arm_port import ArmSample
 from tactile_material_ros.robot.fault_injection import FaultInjection, FaultInjector
 from tactile_material_ros.robot.palpation import (
     ACTIVE_STATES,
@@ -24,8 +25,8 @@ from tactile_material_ros.robot.palpation import (
     PalpationRoutine,
     PalpationState,
 )
-from tactile_material_ros.robot.poses import split_pose, tool_angle_rad
-from tactile_material_ros.robot.sim_arm import SimArm, SimFault
+from tactile_material_ros.robot.poses import make_pose, rot_x, split_pose, tool_angle_rad
+from tactile_material_ros.robot.sim_arm import SimArm, SimArmConfig, SimFault
 from tactile_material_ros.sim.contact_model import ContactModel
 from tactile_material_ros.sim.scene import Scene, load_scene
 
@@ -253,3 +254,39 @@ def test_invalid_configurations_are_refused_with_the_parameter_and_its_range(
 def test_unknown_parameter_names_are_refused_with_the_known_ones() -> None:
     with pytest.raises(ValueError, match="unknown palpation parameter.*target_force"):
         PalpationConfig.from_mapping({"target_force": 24.0})
+
+
+def test_from_a_start_below_the_travel_height_it_rises_first_and_comes_back_the_same_way(scene: Scene) -> None:
+    arm = SimArm(scene, SimArmConfig(home_position_m=(0.50, 0.0, 0.09)))
+    arm.connect()
+    lowest_away_from_target: list[float] = []
+
+    class Watch(PalpationListener):
+        wants_samples = True
+
+        def on_sample(self, sample: ArmSample) -> None:
+            if abs(sample.tcp_pose[0] - 0.50) > 0.01 and sample.tcp_pose[0] < 0.63:
+                lowest_away_from_target.append(float(sample.tcp_pose[2]))
+
+    target = scene.get("plastic_ball").top_m
+    result = PalpationRoutine(arm, listeners=[Watch()]).palpate(target)
+    assert result.outcome == "done", result.reason
+    assert min(lowest_away_from_target) >= target[2] + PalpationConfig().travel_clearance_m - 0.001
+    assert np.linalg.norm(result.end_pose[:3] - result.start_pose[:3]) < 0.0005
+
+
+def test_a_tool_that_does_not_point_down_at_the_start_is_refused_before_moving(scene: Scene) -> None:
+    arm = SimArm(scene, SimArmConfig(home_tool_angle_deg=0.0))
+    arm.connect()
+    arm.prepare()
+    p, r = split_pose(arm.tcp_pose())
+    arm.move_linear(make_pose(p, r @ rot_x(math.radians(30))), 0.25, 1.2)
+    token = arm.period_start()
+    for _ in range(1000):
+        arm.period_wait(token)
+        token = arm.period_start()
+        arm.kick_watchdog()
+    before = arm.tcp_pose()
+    result = PalpationRoutine(arm).palpate(scene.get("rubber_ball").top_m)
+    assert result.fault_code is FaultCode.START_POSE and "tilted 30.0 deg" in result.reason
+    assert np.linalg.norm(arm.tcp_pose()[:3] - before[:3]) <= PalpationConfig().fault_retract_m + 1e-6

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from typing import Any
 
 from geometry_msgs.msg import PoseStamped, WrenchStamped
@@ -132,8 +131,6 @@ class UrPalpationNode(Node):
         self._diag_pub = node_support.create_diagnostics_publisher(self)
 
         self.routine = PalpationRoutine(self.arm, self.config, [_Publisher(self)])
-        self._cycle_done = threading.Event()
-        self._cycle_done.set()
         self._cycles = 0
         self._faults = 0
         self._samples = 0
@@ -182,21 +179,22 @@ class UrPalpationNode(Node):
 
     def close(self) -> None:
         if self.routine.abort():
-            self._cycle_done.wait(self.config.retract_timeout_s + ABORT_WAIT_MARGIN_S)
+            self.routine.wait_until_idle(self._abort_wait_s())
         self.arm.disconnect()
+
+    def _abort_wait_s(self) -> float:
+        """How long an aborted cycle may take to make the arm safe: the lift after a fault, or the watchdog."""
+        return self.config.retract_timeout_s + self.arm.watchdog_timeout_s + ABORT_WAIT_MARGIN_S
 
     # -- services ----------------------------------------------------------------------------------------
 
     def _on_palpate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         target = self.target
-        self._cycle_done.clear()
         try:
             result = self.routine.palpate(self.scene.get(target).top_m, self.config)
         except PalpationBusy as exc:
             response.success, response.message = False, str(exc)
             return response
-        finally:
-            self._cycle_done.set()
         self._cycles += 1
         self._faults += result.outcome != PalpationState.DONE.value
         self._last_outcome = result.reason or result.outcome
@@ -208,8 +206,7 @@ class UrPalpationNode(Node):
         if not self.routine.abort():
             response.success, response.message = False, "no palpation cycle is running"
             return response
-        settled = self._cycle_done.wait(self.config.retract_timeout_s + self.arm.watchdog_timeout_s
-                                        + ABORT_WAIT_MARGIN_S)
+        settled = self.routine.wait_until_idle(self._abort_wait_s())
         response.success = settled
         response.message = f"state: {self.routine.state}" if settled else "abort requested; the cycle has not ended yet"
         return response

@@ -314,6 +314,8 @@ class PalpationRoutine:
         self._listeners = list(listeners)
         self._abort = threading.Event()
         self._busy = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
         self._state = PalpationState.IDLE.value
         self._token: object = None
         self._filtered = 0.0
@@ -341,15 +343,21 @@ class PalpationRoutine:
         self._abort.set()
         return True
 
+    def wait_until_idle(self, timeout_s: float) -> bool:
+        """Block until no cycle runs (True), or ``timeout_s`` has passed (False)."""
+        return self._idle.wait(timeout_s)
+
     def palpate(self, target_top_m: np.ndarray, config: PalpationConfig | None = None) -> PalpationResult:
         """One full cycle on the object whose top is at ``target_top_m`` (base frame). Never raises an ArmError."""
         if not self._busy.acquire(blocking=False):
             raise PalpationBusy("a palpation cycle is already running; wait for it or abort it")
+        self._idle.clear()
         try:
             if config is not None:
                 self.config = config
             return self._cycle(np.asarray(target_top_m, dtype=float))
         finally:
+            self._idle.set()
             self._busy.release()
 
     # -- the cycle -------------------------------------------------------------------------------------
@@ -411,10 +419,16 @@ class PalpationRoutine:
         travel_p = np.array([target_top[0], target_top[1], travel_z])
         angles = [math.radians(cfg.first_tool_angle_deg + i * cfg.rotation_deg) for i in range(cfg.presses)]
 
+        # moves between the start pose and the target go through the travel height: straight up
+        # first if the start is lower, then across (and back the same way)
+        rise = [np.array([start_p[0], start_p[1], travel_z])] if start_p[2] < travel_z - ARRIVAL_TOLERANCE_M else []
+
         deadline = self._enter(PalpationState.APPROACHING.value, cfg.approach_timeout_s)
         self._zero_ft()
-        for p, r in self._via_travel_height(start_p, start_r, travel_p, tool_down(angles[0])):
-            self._move_to(p, r, cfg.travel_speed_mps, cfg.linear_accel_mps2, deadline, "approaching")
+        for p in rise:
+            self._move_to(p, start_r, cfg.travel_speed_mps, cfg.linear_accel_mps2, deadline, "approaching")
+        self._move_to(travel_p, tool_down(angles[0]), cfg.travel_speed_mps, cfg.linear_accel_mps2, deadline,
+                      "approaching")
         self._move_to(approach_p, tool_down(angles[0]), cfg.approach_speed_mps, cfg.linear_accel_mps2,
                       deadline, "approaching")
 
@@ -433,20 +447,10 @@ class PalpationRoutine:
                 self._move_to(approach_p, tool_down(angles[index + 1]),
                               cfg.rotation_speed_rad_s / MOVEL_ANGULAR_PER_LINEAR,
                               cfg.rotation_accel_rad_s2 / MOVEL_ANGULAR_PER_LINEAR, deadline, "rotating")
-            else:
-                back = self._via_travel_height(start_p, start_r, travel_p, start_r)[::-1]
-                for p, r in [(p, start_r) for p, _ in back[1:]] + [(start_p, start_r)]:
-                    self._move_to(p, r, cfg.travel_speed_mps, cfg.linear_accel_mps2, deadline, "returning to the start pose")
-
-    @staticmethod
-    def _via_travel_height(start_p: np.ndarray, start_r: np.ndarray, travel_p: np.ndarray,
-                           travel_r: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Waypoints from the start pose to above the target: first straight up if the start is lower."""
-        points = []
-        if start_p[2] < travel_p[2] - ARRIVAL_TOLERANCE_M:
-            points.append((np.array([start_p[0], start_p[1], travel_p[2]]), start_r))
-        points.append((travel_p, travel_r))
-        return points
+            else:   # turn back to the start orientation on the way back to the start pose
+                for p in [*rise, start_p]:
+                    self._move_to(p, start_r, cfg.travel_speed_mps, cfg.linear_accel_mps2, deadline,
+                                  "returning to the start pose")
 
     def _press(self, index: int, presses: list[Press]) -> _PressGeometry:
         cfg = self.config

@@ -236,13 +236,6 @@ class SimArm:
         with self._lock:
             return self._script_running and self._force is not None
 
-    @property
-    def home_pose(self) -> Pose:
-        p, r = self._kinematics.forward(self._kinematics.inverse(
-            np.array(self.config.home_position_m), tool_down(math.radians(self.config.home_tool_angle_deg)),
-            np.array(HOME_SEED_Q)))
-        return make_pose(p, r)
-
     def contact_force_n(self) -> float:
         """Truth: the normal force between gel and objects now [N]."""
         with self._lock:
