@@ -93,54 +93,88 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout_s: float = 
         raise
 
 
+class _Graph:
+    """bringup with some arguments, and what this process hears from the graph it started."""
+
+    def __init__(self, args: list[str], env: dict[str, str], probe: tuple[Node, SingleThreadedExecutor]) -> None:
+        node, self.executor = probe
+        self.labels: list[str] = []
+        self.probabilities: list[Float32MultiArray] = []
+        self.states: list[str] = []
+        self.diagnostics: list[dict[str, str]] = []   # the classifier's
+        node.create_subscription(String, "material_label", lambda m: self.labels.append(m.data), ANY_QOS)
+        node.create_subscription(Float32MultiArray, "material_probabilities", self.probabilities.append, ANY_QOS)
+        node.create_subscription(String, "palpation/state", lambda m: self.states.append(m.data), STATE_QOS)
+        node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.extend(
+            {kv.key: kv.value for kv in s.values} for s in m.status if s.name.startswith("material_classifier")), 10)
+        self.palpate = node.create_client(Trigger, "palpation/palpate")
+        self.get_parameters = node.create_client(GetParameters, "/material_classifier_node/get_parameters")
+        self.bringup = _bringup(args, env)
+        self.output = _Output(self.bringup)
+
+    def wait_ready(self) -> list[str]:
+        """Wait for the services and the classifier's diagnostics; return its class_names parameter."""
+        _spin_until(self.executor, lambda: (self.palpate.service_is_ready() and self.get_parameters.service_is_ready()
+                                            and bool(self.diagnostics)) or self.bringup.poll() is not None,
+                    60.0, "the graph to come up")
+        assert self.bringup.poll() is None, self.output.text
+        future = self.get_parameters.call_async(GetParameters.Request(names=["class_names"]))
+        _spin_until(self.executor, future.done, 10.0, "the classifier's class_names")
+        return list(future.result().values[0].string_array_value)
+
+    def palpate_once(self, labels_expected: int) -> dict[str, str]:
+        """One palpation cycle; returns the classifier's diagnostics published after its last label."""
+        future = self.palpate.call_async(Trigger.Request())
+        _spin_until(self.executor, lambda: future.done() and len(self.labels) >= labels_expected, 120.0,
+                    "the palpation and its label(s)")
+        assert future.result().success, future.result().message
+        self.diagnostics.clear()
+        _spin_until(self.executor, lambda: bool(self.diagnostics), 5.0, "the classifier's diagnostics")
+        return self.diagnostics[-1]
+
+    def close(self) -> None:
+        if self.bringup.poll() is None:
+            self.bringup.kill()
+            self.bringup.wait()
+
+
 def test_one_palpation_gives_one_label_with_probabilities_in_card_order(
         model_path: Path, ros_env: dict[str, str], probe: tuple[Node, SingleThreadedExecutor]) -> None:
-    node, executor = probe
-    labels: list[str] = []
-    probabilities: list[Float32MultiArray] = []
-    states: list[str] = []
-    published: list[dict[str, str]] = []   # the classifier's diagnostics values
-    node.create_subscription(String, "material_label", lambda m: labels.append(m.data), ANY_QOS)
-    node.create_subscription(Float32MultiArray, "material_probabilities", probabilities.append, ANY_QOS)
-    node.create_subscription(String, "palpation/state", lambda m: states.append(m.data), STATE_QOS)
-    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: published.extend(
-        {kv.key: kv.value for kv in s.values} for s in m.status if s.name.startswith("material_classifier")), 10)
-    palpate = node.create_client(Trigger, "palpation/palpate")
-    get_parameters = node.create_client(GetParameters, "/material_classifier_node/get_parameters")
-    bringup = _bringup([f"model:={model_path}"], ros_env)
-    output = _Output(bringup)
+    graph = _Graph([f"model:={model_path}"], ros_env, probe)
     try:
-        _spin_until(executor, lambda: (palpate.service_is_ready() and get_parameters.service_is_ready()
-                                       and bool(published)) or bringup.poll() is not None, 60.0, "the graph to come up")
-        assert bringup.poll() is None, output.text
-        names_future = get_parameters.call_async(GetParameters.Request(names=["class_names"]))
-        _spin_until(executor, names_future.done, 10.0, "the classifier's class_names")
-        class_names = list(names_future.result().values[0].string_array_value)
+        class_names = graph.wait_ready()
         assert class_names == list(ModelCard.load(model_path.with_suffix(".json")).class_names)
-
-        future = palpate.call_async(Trigger.Request())
-        _spin_until(executor, lambda: future.done() and bool(labels), 120.0, "the palpation and its label")
-        assert future.result().success, future.result().message
+        diagnostics = graph.palpate_once(labels_expected=1)
         # the classifier's own count, reported after the label, says it published exactly one,
         # made from both presses (each had frames in its hold window; at most 8 per press)
-        published.clear()
-        _spin_until(executor, lambda: bool(published), 5.0, "the classifier's diagnostics")
-        assert published[-1]["results_published"] == "1"
-        assert published[-1]["presses_without_frames"] == "0"
-        assert 2 <= int(published[-1]["frames_classified"]) <= 16, published[-1]
-        assert len(labels) == 1 and labels[0] in (*class_names, "unknown")
-        (probs,) = probabilities
+        assert diagnostics["results_published"] == "1"
+        assert diagnostics["presses_without_frames"] == "0"
+        assert 2 <= int(diagnostics["frames_classified"]) <= 16, diagnostics
+        assert len(graph.labels) == 1 and graph.labels[0] in (*class_names, "unknown")
+        (probs,) = graph.probabilities
         assert probs.layout.dim[0].label == "material" and probs.layout.dim[0].size == len(class_names)
         assert sum(probs.data) == pytest.approx(1.0, abs=1e-4)
-        assert "approaching" in states and states[-1] == "done"
+        assert "approaching" in graph.states and graph.states[-1] == "done"
 
-        assert _stop(bringup) == 0, output.text      # SIGTERM: every node stopped cleanly
+        assert _stop(graph.bringup) == 0, graph.output.text      # SIGTERM: every node stopped cleanly
         for name in ("digit_camera_node", "ur_palpation_node", "material_classifier_node"):
-            assert any(line.startswith(f"[{name}] ") for line in output.lines), f"no output from {name}"
+            assert any(line.startswith(f"[{name}] ") for line in graph.output.lines), f"no output from {name}"
     finally:
-        if bringup.poll() is None:
-            bringup.kill()
-            bringup.wait()
+        graph.close()
+
+
+def test_in_contact_mode_each_press_of_the_simulated_sensor_is_one_touch_and_one_label(
+        model_path: Path, ros_env: dict[str, str], probe: tuple[Node, SingleThreadedExecutor]) -> None:
+    # the contact detector, not the palpation events, finds the two presses in the simulated frames
+    graph = _Graph([f"model:={model_path}", "trigger:=contact"], ros_env, probe)
+    try:
+        graph.wait_ready()
+        diagnostics = graph.palpate_once(labels_expected=2)
+        assert diagnostics["results_published"] == "2"
+        assert len(graph.labels) == 2 and len(graph.probabilities) == 2
+        assert diagnostics["reference"] == "start-up"
+    finally:
+        graph.close()
 
 
 def test_bringup_stops_the_graph_and_fails_when_a_node_dies(model_path: Path, tmp_path: Path,
