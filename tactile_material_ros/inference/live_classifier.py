@@ -175,6 +175,7 @@ class Trigger(Protocol):
 class _Idle:
     """Default handlers: a trigger overrides the events it cares about."""
 
+    needs_reference: ClassVar[bool] = False   # even when the model does not subtract one
     timer_period_s: float | None = None
 
     def on_state(self, state: str, now_s: float) -> list[Classification]:
@@ -195,13 +196,14 @@ class LiveClassifier:
         self.config = config
         self.counters = Counters()
         self.reference = ReferenceFrame(config.reference_frames)
-        self.needs_reference = model.card.preprocessing.subtract_background or config.trigger == "contact"
+        trigger_class = TRIGGERS[config.trigger]
+        self.needs_reference = model.card.preprocessing.subtract_background or trigger_class.needs_reference
         if reference is not None:
             self._check_reference(reference)
             self.reference.set(reference, f"file {config.reference_file}" if config.reference_file else "given")
         elif self.needs_reference:
             self.reference.capture_next("start-up")
-        self.trigger: Trigger = TRIGGERS[config.trigger](self)
+        self.trigger: Trigger = trigger_class(self)
 
     @classmethod
     def from_config(cls, config: ClassifierConfig) -> LiveClassifier:
@@ -242,9 +244,8 @@ class LiveClassifier:
         return self.on_frame(StampedFrame(stamp_s, image))
 
     def on_frame(self, frame: StampedFrame) -> list[Classification]:
-        capturing = self.reference.capturing
-        self.reference.offer(frame.image)
-        if capturing and self.config.trigger != "press":
+        if self.reference.capturing:
+            self.reference.offer(frame.image)
             return []  # a reference frame is not also a frame to classify
         return self._count(self.trigger.on_frame(frame))
 
@@ -387,6 +388,8 @@ class PressTrigger(_Idle):
 class ContactTrigger(_Idle):
     """One label per touch of a hand-held sensor."""
 
+    needs_reference = True  # the contact detector compares every frame with it
+
     def __init__(self, live: LiveClassifier) -> None:
         self.live = live
         self.detector = ContactDetector(live.config.contact)
@@ -441,4 +444,4 @@ class ContinuousTrigger(_Idle):
         return [self.live.conclude([scored[0]], frame.image, scored[1])]
 
 
-TRIGGERS: dict[str, type] = {"press": PressTrigger, "contact": ContactTrigger, "continuous": ContinuousTrigger}
+TRIGGERS: dict[str, type[PressTrigger | ContactTrigger | ContinuousTrigger]] = {"press": PressTrigger, "contact": ContactTrigger, "continuous": ContinuousTrigger}
