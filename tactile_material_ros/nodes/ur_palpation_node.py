@@ -68,7 +68,8 @@ ABORT_WAIT_MARGIN_S = 2.0
 
 
 class _Publisher(PalpationListener):
-    """Routine events -> messages (runs on the thread that runs the cycle)."""
+    """Routine events -> messages (runs on the thread that runs the cycle; silent once ROS shuts down,
+    while an aborted cycle still makes the arm safe)."""
 
     wants_samples = True
 
@@ -76,13 +77,16 @@ class _Publisher(PalpationListener):
         self.node = node
 
     def on_state(self, state: str, t: float) -> None:
-        self.node.publish_state(state)
+        if self.node.context.ok():
+            self.node.publish_state(state)
 
     def on_press(self, press: Press) -> None:
-        self.node.publish_press(press)
+        if self.node.context.ok():
+            self.node.publish_press(press)
 
     def on_sample(self, sample: ArmSample) -> None:
-        self.node.publish_sample(sample)
+        if self.node.context.ok():
+            self.node.publish_sample(sample)
 
 
 class UrPalpationNode(Node):

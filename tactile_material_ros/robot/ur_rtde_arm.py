@@ -196,6 +196,8 @@ class UrRtdeArm:
 
     def force_mode_active(self) -> bool | None:
         with self._link("isProgramRunning"):
+            if not self._control.isConnected():
+                raise ArmConnectionError(f"cannot ask {self.description} whether force mode is on: no connection")
             if not self._control.isProgramRunning():
                 self._in_force_mode = False   # force mode lives in the control script
             return self._in_force_mode
