@@ -93,8 +93,9 @@ class Scene:
             if depth <= 0.0 or (best is not None and depth <= best.depth_m):
                 continue
             d = obj.top_m[:2] - np.asarray(tcp_xyz[:2], dtype=float)
+            # tool pointing down: x_tool = (cos yaw, sin yaw, 0), y_tool = z_tool x x_tool = (sin yaw, -cos yaw, 0)
             c, s = math.cos(tool_yaw_rad), math.sin(tool_yaw_rad)
-            best = SceneContact(obj, depth, (float(c * d[0] + s * d[1]), float(-s * d[0] + c * d[1])))
+            best = SceneContact(obj, depth, (float(c * d[0] + s * d[1]), float(s * d[0] - c * d[1])))
         return best
 
 
