@@ -10,7 +10,7 @@ it, the contact radius a or half-width b), the gel surface moves towards the cam
 - flat face: h0 over the face;
 
 where h0 is the gel's share of the approach. Outside the contact the half-space solution
-is damped by exp(-s / DECAY_LENGTH_M) (s: distance beyond the rim, decay over half the gel's thickness), because the gel is a
+is damped by exp(-(s / DECAY_LENGTH_M)^2) (s: distance beyond the rim, DECAY_LENGTH_M half the gel's thickness), because the gel is a
 thin layer bonded to a rigid window and its dent does not spread further than a few
 thicknesses. Pressure: Hertz p0 sqrt(1 - r^2/a^2) with p0 = 3F / (2 pi a^2) (sphere),
 p0 = 2F / (pi b L) (cylinder), F / area (flat). A soft object takes most of the approach
@@ -56,7 +56,9 @@ DECAY_LENGTH_M = GEL_THICKNESS_M / 2.0
 
 
 def _thin_layer(beyond_m: np.ndarray) -> np.ndarray:
-    return np.exp(-np.clip(beyond_m, 0.0, None) / DECAY_LENGTH_M)
+    """Damping of the dent beyond the rim: Gaussian in the distance, so the slope stays continuous at the rim."""
+    s = np.clip(beyond_m, 0.0, None) * (1.0 / DECAY_LENGTH_M)
+    return np.exp(-s * s)
 
 
 def dent(shape: Shape, contact: Contact, x_m: np.ndarray, y_m: np.ndarray, axis_angle_rad: float = 0.0

@@ -111,8 +111,9 @@ def _ellipse_kernel(rx: float, ry: float, angle_rad: float = 0.0, ring: float = 
     return np.clip(1.0 - r * r, 0.0, None).astype(np.float32) ** 0.5
 
 
-def _worley(rng: np.random.Generator, n: int, spacing: float, jitter: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
-    """Distances (px) to the nearest and second-nearest of jittered lattice points."""
+def _worley(rng: np.random.Generator, n: int, spacing: float, jitter: float = 0.45
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distances (px) to the nearest and second-nearest of jittered lattice points, and the nearest one's id."""
     k = int(math.ceil(n / spacing)) + 3
     offs = rng.uniform(-jitter, jitter, (k, k, 2)).astype(np.float32)
     x, y = _coords(n)
@@ -120,6 +121,7 @@ def _worley(rng: np.random.Generator, n: int, spacing: float, jitter: float = 0.
     cy = np.floor(y / spacing).astype(int) + 1
     f1 = np.full((n, n), np.inf, np.float32)
     f2 = np.full((n, n), np.inf, np.float32)
+    nearest = np.zeros((n, n), np.int64)
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             gx, gy = cx + dx, cy + dy
@@ -127,8 +129,10 @@ def _worley(rng: np.random.Generator, n: int, spacing: float, jitter: float = 0.
             py = ((gy - 1) + 0.5 + offs[gy, gx, 1]) * spacing
             d = np.sqrt((x - px) ** 2 + (y - py) ** 2)
             f2 = np.minimum(f2, np.maximum(f1, d))
+            closer = d < f1
+            nearest = np.where(closer, gy * k + gx, nearest)
             f1 = np.minimum(f1, d)
-    return f1, f2
+    return f1, f2, nearest
 
 
 def _yarn(t: np.ndarray) -> np.ndarray:
@@ -149,14 +153,14 @@ def _smooth(rng: np.random.Generator, n: int, period: float) -> np.ndarray:
 @_register("orange_peel")
 def _orange_peel(rng: np.random.Generator, n: int, period: float) -> np.ndarray:
     # moulded plastic: shallow rounded dimples about one period across
-    f1, _ = _worley(rng, n, period, 0.4)
+    f1, _, _ = _worley(rng, n, period, 0.4)
     return -np.minimum(f1 / (0.6 * period), 1.0) ** 2 + 0.15 * _noise(rng, n, period / 4)
 
 
 @_register("brushed")
 def _brushed(rng: np.random.Generator, n: int, period: float) -> np.ndarray:
-    # brushed steel: straight V-scratches along x, about one per period, of random depth and length
-    count = int(n / period * 3)
+    # brushed steel: straight V-scratches along x, about five per period, of random depth and length
+    count = int(n / period * 5)
     canvas = np.zeros((n, n), np.float32)
     rows = rng.uniform(0, n, count)
     starts = rng.uniform(-n, n, count)
@@ -254,12 +258,12 @@ def _strands(rng: np.random.Generator, n: int, period: float) -> np.ndarray:
 @_register("laminate")
 def _laminate(rng: np.random.Generator, n: int, period: float) -> np.ndarray:
     # embossed wood-look laminate: the "cathedral" figure of flat-sawn boards (nested arches
-    # pointing along +y, one board per two periods), with the print's pore streaks
+    # pointing along +y, one board per 1.5 periods), with the print's pore streaks
     x, y = _coords(n)
-    board = 2.0 * period
+    board = 1.5 * period
     k = np.floor(x / board)
-    centre = (k + 0.5 + 0.25 * np.sin(3.7 * k)) * board
-    bend = 1.5 + np.cos(2.3 * k)
+    centre = (k + 0.5 + 0.2 * np.sin(3.7 * k)) * board
+    bend = 3.0 + 1.5 * np.cos(2.3 * k)
     phase = (y + bend * (x - centre) ** 2 / board + 0.3 * period * _noise(rng, n, period, 4 * period)) / (period / 2.5)
     arches = np.exp(-(((phase - np.floor(phase)) - 0.5) / 0.12) ** 2)
     pores = _blur((rng.random((n, n)) < 0.01).astype(np.float32), 0.8, 0.3 * period) * (0.3 * period)
@@ -304,17 +308,24 @@ def _paper_fibre(rng: np.random.Generator, n: int, period: float) -> np.ndarray:
 @_register("pebble_grain")
 def _pebble_grain(rng: np.random.Generator, n: int, period: float) -> np.ndarray:
     # pebbled leather: rounded polygonal pebbles separated by narrow creases
-    f1, f2 = _worley(rng, n, period, 0.4)
+    f1, f2, _ = _worley(rng, n, period, 0.4)
     crease = np.clip((f2 - f1) / (0.25 * period), 0.0, 1.0) ** 0.5
     return crease + 0.1 * _noise(rng, n, period / 6)
 
 
 @_register("granular")
 def _granular(rng: np.random.Generator, n: int, period: float) -> np.ndarray:
-    # granite: angular crystals of mixed size (faceted cones), with sharp grain boundaries
-    big, _ = _worley(rng, n, period, 0.45)
-    small, _ = _worley(rng, n, 0.4 * period, 0.45)
-    return -big / period - 0.8 * small / (0.4 * period) + 0.15 * _noise(rng, n, 0.7)
+    # granite: interlocked crystals, each a flat facet tilted its own way, meeting at sharp edges
+    _, _, cell = _worley(rng, n, period, 0.45)
+    count = int(cell.max()) + 1
+    tilt = rng.normal(0.0, 1.0, (count, 2)).astype(np.float32)
+    level = rng.normal(0.0, 0.25 * period, count).astype(np.float32)
+    x, y = _coords(n)
+    flat = cell.ravel()
+    area = np.maximum(np.bincount(flat, minlength=count), 1)
+    cx = (np.bincount(flat, x.ravel(), count) / area).astype(np.float32)
+    cy = (np.bincount(flat, y.ravel(), count) / area).astype(np.float32)
+    return level[cell] + tilt[cell, 0] * (x - cx[cell]) + tilt[cell, 1] * (y - cy[cell])
 
 
 @_register("turned")
