@@ -17,9 +17,10 @@ micro-geometry and compliance: colour and gloss in the library are never used.
 
 Frame geometry: portrait, ``(320, 240, 3)`` BGR uint8 for QVGA (``(640, 480, 3)`` for VGA),
 as ``digit_interface.Digit.get_frame()`` returns it. Image columns run along the tool's x
-axis and image rows against its y axis (the frame of ``Scene.contact_under``), so an offset
-(+x, +y) puts the contact right of and above the centre, and a positive angle between the
-object and the tool turns the object's texture counter-clockwise on the image.
+axis and rows along its y axis (tool Z points down into the object; the axes of
+``Scene.contact_under``), so the image is a top view of the object: an offset (+x, +y) puts
+the contact right of and below the centre, and turning the tool by +theta about base Z turns
+the object's texture by theta clockwise on the image.
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ class DigitRenderer:
         self.pitch_m = GEL_FIELD_M[0] / cols
         self.lighting: GelLighting = make_lighting(rows, cols, self.pitch_m, self.background_seed)
         y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
-        # tool-frame coordinates of the pixels [m]: x right, y up, origin at the frame centre
+        # tool-frame coordinates of the pixels [m]: x along columns, y along rows, origin at the centre
         self._x = (x - (cols - 1) / 2.0) * self.pitch_m
-        self._y = ((rows - 1) / 2.0 - y) * self.pitch_m
+        self._y = (y - (rows - 1) / 2.0) * self.pitch_m
         self._background_u8 = np.round(self.lighting.background).astype(np.uint8)
 
     # ------------------------------------------------------------------ no contact
@@ -103,17 +104,17 @@ class DigitRenderer:
     ) -> np.ndarray:
         """A frame of ``shape`` made of ``material`` pressed with ``force_n`` [N].
 
-        ``tool_angle_rad``: the tool's rotation about its axis relative to the object (the
-        texture turns by minus this angle); ``offset_m``: the contact centre relative to the
-        gel centre in tool x/y [m]; ``patch_m``: which point of the object's texture lies at
-        the contact centre (object frame, m); None draws one from ``rng``.
+        ``tool_angle_rad``: the tool's yaw relative to the object's (the texture turns by it,
+        clockwise on the image); ``offset_m``: the contact centre relative to the gel centre in
+        tool x/y [m]; ``patch_m``: which point of the object's texture lies at the contact
+        centre (object frame, m); None draws one from ``rng``.
         """
         if rng is None:
             rng = np.random.default_rng()
         if patch_m is None:
             patch_m = (float(rng.uniform(-1.0, 1.0)) * _PATCH_RANGE_PX * TILE_PITCH_M,
                        float(rng.uniform(-1.0, 1.0)) * _PATCH_RANGE_PX * TILE_PITCH_M)
-        return self._render(material, shape, force_n, -tool_angle_rad, offset_m, patch_m, rng)
+        return self._render(material, shape, force_n, tool_angle_rad, offset_m, patch_m, rng)
 
     def render_scene_contact(
         self,
@@ -140,13 +141,14 @@ class DigitRenderer:
         seed = zlib.crc32(obj.name.encode())
         patch = (((seed & 0xFFFF) / 0xFFFF - 0.5) * _PATCH_RANGE_PX * TILE_PITCH_M,
                  ((seed >> 16) / 0xFFFF - 0.5) * _PATCH_RANGE_PX * TILE_PITCH_M)
-        return self._render(obj.material, obj.shape, force_n, obj.yaw_rad - tool_angle_rad,
+        return self._render(obj.material, obj.shape, force_n, tool_angle_rad - obj.yaw_rad,
                             contact.offset_in_tool_m, patch, rng)
 
     # ------------------------------------------------------------------ internals
 
-    def _render(self, material_name: str, shape: Shape, force_n: float, object_angle_rad: float,
+    def _render(self, material_name: str, shape: Shape, force_n: float, relative_yaw_rad: float,
                 offset_m: tuple[float, float], patch_m: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+        """``relative_yaw_rad``: tool yaw minus object yaw (about base Z)."""
         if force_n < 0.0:
             raise ValueError(f"force must be >= 0 N, got {force_n}")
         material = self.library.get(material_name)
@@ -155,8 +157,9 @@ class DigitRenderer:
         contact = self.contact_model.press(shape, material.elastic, force_n)
         x = self._x - np.float32(offset_m[0])
         y = self._y - np.float32(offset_m[1])
-        height, pressure = dent(shape, contact, x, y, object_angle_rad)
-        relief = self._texture(material_name, object_angle_rad, offset_m, patch_m)
+        # the object's x axis (a cylinder's axis, a flat face's edge) lies at +relative_yaw in tool axes
+        height, pressure = dent(shape, contact, x, y, relative_yaw_rad)
+        relief = self._texture(material_name, relative_yaw_rad, offset_m, patch_m)
         height += relief * (1.0 - np.exp(pressure * np.float32(-1.0 / CONFORM_PRESSURE_PA)))
         # slopes in image axes (columns right, rows down); h is towards the camera
         kernel = np.array([[-0.5, 0.0, 0.5]], np.float32) / np.float32(self.pitch_m)
@@ -165,24 +168,24 @@ class DigitRenderer:
         image = self.lighting.background + self.lighting.shade(grad_x, grad_y)
         return self._finish(image, rng)
 
-    def _texture(self, material_name: str, object_angle_rad: float, offset_m: tuple[float, float],
+    def _texture(self, material_name: str, relative_yaw_rad: float, offset_m: tuple[float, float],
                  patch_m: tuple[float, float]) -> np.ndarray:
-        """The material's relief [m] under each pixel: the tile sampled in the object's frame."""
+        """The material's relief [m] under each pixel: its tile sampled in the object's frame.
+
+        A tool-axis vector (a, b) is, in the object's frame (z up), (a cos d + b sin d, a sin d - b cos d)
+        with d the relative yaw (tool y points along -y of a frame with z up); the tile's rows run
+        along the object's -y, so tile pixels follow from image pixels by a rotation by -d.
+        """
         tile = texture_tile(self.library.get(material_name).texture)
         rows, cols = self.shape_hw
-        # pixel (col, row) -> tool frame q = A [col, row] + b (m, y up)
-        a = np.array([[self.pitch_m, 0.0], [0.0, -self.pitch_m]])
-        b = np.array([-(cols - 1) / 2.0 * self.pitch_m, (rows - 1) / 2.0 * self.pitch_m])
-        # tool frame -> object frame: o = R(-theta) (q - offset) + patch
-        c, s = math.cos(object_angle_rad), math.sin(object_angle_rad)
-        rot = np.array([[c, s], [-s, c]])
-        # object frame -> tile pixel (u right, v down) around the tile centre
-        d = np.diag([1.0 / TILE_PITCH_M, -1.0 / TILE_PITCH_M])
-        centre = np.array([TILE_PX / 2.0, TILE_PX / 2.0])
+        c, s = math.cos(relative_yaw_rad), math.sin(relative_yaw_rad)
+        scale = self.pitch_m / TILE_PITCH_M
+        linear = scale * np.array([[c, s], [-s, c]])
+        # the contact centre (offset, in tool axes) maps to the tile centre plus the patch
+        centre_px = np.array([(cols - 1) / 2.0, (rows - 1) / 2.0]) + np.asarray(offset_m) / self.pitch_m
         patch_px = (np.asarray(patch_m) / TILE_PITCH_M + _PATCH_RANGE_PX) % (2 * _PATCH_RANGE_PX) - _PATCH_RANGE_PX
-        linear = d @ rot @ a
-        shift = d @ (rot @ (b - np.asarray(offset_m))) + centre + patch_px * np.array([1.0, -1.0])
-        matrix = np.hstack([linear, shift[:, None]]).astype(np.float32)
+        target = np.array([TILE_PX / 2.0, TILE_PX / 2.0]) + patch_px * np.array([1.0, -1.0])
+        matrix = np.hstack([linear, (target - linear @ centre_px)[:, None]]).astype(np.float32)
         return cv2.warpAffine(tile, matrix, (cols, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REFLECT)
 
