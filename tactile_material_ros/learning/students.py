@@ -31,11 +31,14 @@ class StudentConfig:
     size: str = field(default="tiny", metadata={"help": f"ViT size: {', '.join(VIT_SIZES)}"})
     image_size: int = field(default=112, metadata={"help": "input side [px]; also the preprocessing size"})
     patch_size: int = field(default=16, metadata={"help": "ViT patch side [px]"})
+    layers: int = field(default=0, metadata={"help": "transformer blocks (0: the size's own depth, 12 for tiny/small/base)"})
     pretrained: str = field(default="", metadata={"help": "Hugging Face id or folder of a pretrained ViT (sets size)"})
 
     def __post_init__(self) -> None:
         if self.size not in VIT_SIZES:
             raise ValueError(f"unknown student size {self.size!r}; known: {', '.join(VIT_SIZES)}")
+        if not 0 <= self.layers <= 48:
+            raise ValueError(f"layers must be in [0, 48] (0: the size's depth), got {self.layers}")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
 
@@ -86,8 +89,9 @@ class LogitsOnly(nn.Module):
 def _vit_config(config: StudentConfig) -> Any:
     from transformers import ViTConfig
 
+    size = {**VIT_SIZES[config.size], **({"num_hidden_layers": config.layers} if config.layers else {})}
     return ViTConfig(image_size=config.image_size, patch_size=config.patch_size, num_channels=3,
-                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **VIT_SIZES[config.size])
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **size)
 
 
 def build_encoder(config: StudentConfig) -> nn.Module:
