@@ -8,8 +8,8 @@ TACTO's three point lights 120 degrees apart).
 
 Lighting layout, in image axes (x right, y down, z towards the camera), from the 31 real
 sphere presses in ``../shared/real_digit/sensor_a``: the blue response of a dent is
-strongest on its lower side (+90 deg), green on its upper left (-150 deg) and red on its
-upper right (-30 deg). Each simulated sensor (``seed``) jitters the LED places, the shape
+strongest on its lower side (+81 deg), green on its upper left (-153 deg) and red on its
+upper right (-37 deg) (circular means over 21 presses, spread 7-13 deg). Each simulated sensor (``seed``) jitters the LED places, the shape
 of their lobes on the gel, their strength and the camera's colour balance, so no two
 sensors have the same background, as with real DIGITs.
 """
@@ -23,18 +23,21 @@ import cv2
 import numpy as np
 
 # LED azimuths in image axes (deg, y down), channel order B, G, R as in the frames.
-LED_AZIMUTH_DEG = (90.0, -150.0, -30.0)
-# Real background statistics (4 DIGITs, ../shared/real_digit): channel means and standard
-# deviations over the frame, B, G, R. Each simulated sensor draws its targets from these.
+LED_AZIMUTH_DEG = (82.0, -153.0, -40.0)
+# Real background statistics (../shared/real_digit and the survey of four DIGITs): channel
+# means over the frame of 99-104 (B), 105-112 (G), 99-106 (R); standard deviations of about
+# 21-23 (B), 18-26 (G) and 35-58 (R) in the files at hand, 18-45 over the four sensors. Each
+# simulated sensor draws its targets from these ranges.
 BACKGROUND_MEAN_RANGE = ((99.0, 104.0), (105.0, 112.0), (99.0, 106.0))
-BACKGROUND_STD_RANGE = ((19.0, 42.0), (18.0, 30.0), (21.0, 44.0))
+BACKGROUND_STD_RANGE = ((19.0, 27.0), (18.0, 27.0), (30.0, 45.0))
 # Grey levels per unit change of n.l at full LED strength; with the lights' ~30 deg elevation
 # a gel slope of 0.18 (the rim of a 24 N press of a hard 35 mm ball) changes a channel by
-# about 90 levels, the size of the rim colours in the real sphere presses (p99 50-120).
-SHADING_GAIN = 1000.0
+# about 80 levels, inside the rim colours of the real sphere presses (99th percentile of the
+# change 43-139 grey levels), and a texture slope of 0.05 by about 25, well above the noise.
+SHADING_GAIN = 700.0
 # Soft saturation of the shading response [grey levels]: steep slopes cannot push a channel
 # further than this from its background (the LEDs' light is finite; the sensor clips).
-SHADING_LIMIT = 110.0
+SHADING_LIMIT = 100.0
 
 
 @dataclass(frozen=True)
@@ -42,22 +45,24 @@ class GelLighting:
     """One sensor's lighting on an H x W frame."""
 
     background: np.ndarray   # float32 (H, W, 3) BGR, the flat gel's image without noise
-    light_dirs: np.ndarray   # float32 (3, 3, H, W): per channel, unit vector (x, y, z) gel -> LED
-    gain: np.ndarray         # float32 (H, W, 3): grey levels per unit change of n.l, per channel
+    light_dirs: np.ndarray   # float32 (3, 3, H, W): per LED (B, G, R), unit vector (x, y, z) gel -> LED
+    gain: np.ndarray         # float32 (H, W, 3): grey levels per unit change of n.l, per LED
+    mix: np.ndarray          # float32 (3, 3): camera channel (row) response to each LED (column), rows sum to 1
 
     def shade(self, grad_x: np.ndarray, grad_y: np.ndarray) -> np.ndarray:
-        """Colour change (float32 H x W x 3) made by a gel surface with slopes dh/dx, dh/dy.
+        """Colour change (float32 H x W x 3, BGR) made by a gel surface with slopes dh/dx, dh/dy.
 
         h is the gel surface's displacement towards the camera; its normal is
-        (-dh/dx, -dh/dy, 1) / norm. Each channel changes by gain * (n.l - l_z) with a soft limit.
+        (-dh/dx, -dh/dy, 1) / norm. Each LED's light on the camera changes by gain * (n.l - l_z);
+        each channel sees the LEDs through ``mix``; the result is softly limited.
         """
         inv_norm = 1.0 / np.sqrt(1.0 + grad_x * grad_x + grad_y * grad_y)
-        out = np.empty(grad_x.shape + (3,), np.float32)
-        for c in range(3):
-            lx, ly, lz = self.light_dirs[c]
-            delta = (lz - grad_x * lx - grad_y * ly) * inv_norm - lz
-            out[..., c] = delta
-        out *= self.gain
+        per_led = np.empty(grad_x.shape + (3,), np.float32)
+        for led in range(3):
+            lx, ly, lz = self.light_dirs[led]
+            per_led[..., led] = (lz - grad_x * lx - grad_y * ly) * inv_norm - lz
+        per_led *= self.gain
+        out = per_led @ self.mix.T
         return SHADING_LIMIT * np.tanh(out * (1.0 / SHADING_LIMIT))
 
 
@@ -113,13 +118,17 @@ def make_lighting(height: int, width: int, pitch_m: float, seed: int) -> GelLigh
         1.0 + 0.12 * _smooth_noise(rng, height, width, int(rng.integers(2, 5))))
     irradiance *= common[..., None]
 
-    # what each camera channel sees of each LED: mostly its own, plus the light guide's mixing,
-    # strongest between the red and the blue LED (real backgrounds: B-R correlation 0.5-0.6,
-    # magenta lobes; green nearly independent)
-    mix = np.eye(3, dtype=np.float32) * 0.8 + rng.uniform(0.02, 0.1, (3, 3)).astype(np.float32)
-    mix[0, 2] = rng.uniform(0.35, 0.6)  # blue channel <- red LED
-    mix[2, 0] = rng.uniform(0.25, 0.5)  # red channel <- blue LED
-    seen = irradiance @ mix.T
+    # what each camera channel sees of the flat gel: mostly its own LED, plus light the light guide
+    # scatters between the red and the blue LED's lobes (real backgrounds: B-R correlation 0.5-0.6,
+    # magenta lobes; green nearly independent). Scattered light is diffuse: it brightens the gel
+    # but hardly shades a dent, so the shading below sees only each LED's direct light through
+    # the camera's small colour cross-talk (real presses: each channel's rim within ~10 deg of
+    # its LED's side).
+    scatter = np.eye(3, dtype=np.float32) * 0.8 + rng.uniform(0.02, 0.1, (3, 3)).astype(np.float32)
+    scatter[0, 2] = rng.uniform(0.35, 0.6)  # blue channel <- red LED
+    scatter[2, 0] = rng.uniform(0.25, 0.5)  # red channel <- blue LED
+    seen = irradiance @ scatter.T
+    crosstalk = np.eye(3, dtype=np.float32) + rng.uniform(0.03, 0.1, (3, 3)).astype(np.float32) * (1 - np.eye(3))
     background = np.empty_like(seen)
     for c in range(3):
         mean = rng.uniform(*BACKGROUND_MEAN_RANGE[c])
@@ -128,7 +137,8 @@ def make_lighting(height: int, width: int, pitch_m: float, seed: int) -> GelLigh
         background[..., c] = mean + (ch - ch.mean()) * (std / (ch.std() + 1e-9))
     background = _add_specks(rng, background)
     gain = SHADING_GAIN * np.clip(0.55 + 0.45 * irradiance / irradiance.mean(axis=(0, 1)), 0.5, 1.6)
-    return GelLighting(np.clip(background, 0.0, 255.0).astype(np.float32), dirs, gain.astype(np.float32))
+    mix_rows = (crosstalk / crosstalk.sum(axis=1, keepdims=True)).astype(np.float32)
+    return GelLighting(np.clip(background, 0.0, 255.0).astype(np.float32), dirs, gain.astype(np.float32), mix_rows)
 
 
 def _add_specks(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ def _hertz_pressure(rho: np.ndarray, p0: float) -> np.ndarray:
 
 # Decay length of a dent beyond the contact rim: a fraction of the gel's thickness, because
 # the layer is bonded to a rigid window (its surface cannot sag far from the load).
-DECAY_LENGTH_M = GEL_THICKNESS_M / 2.0
+DECAY_LENGTH_M = GEL_THICKNESS_M / 4.0
 
 
 def _thin_layer(beyond_m: np.ndarray) -> np.ndarray:
