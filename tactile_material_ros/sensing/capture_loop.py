@@ -131,6 +131,12 @@ class CaptureLoop:
                 if not self._reference.capturing:
                     self._lock.notify_all()
 
+    @property
+    def reference_pending(self) -> bool:
+        """A reference capture is waiting for frames."""
+        with self._lock:
+            return self._reference is not None
+
     def capture_reference(self, frames: int, timeout_s: float) -> np.ndarray:
         """The median of the next ``frames`` frames (raises CaptureTimeout if they do not come)."""
         reference = ReferenceFrame(frames)
