@@ -380,3 +380,8 @@ def _cached_tile(kind: str, scale_m: float, amplitude_m: float) -> np.ndarray:
 def texture_tile(texture: Texture) -> np.ndarray:
     """Height field [m] of ``texture`` on a TILE_PX square at TILE_PITCH_M, object frame (x right, y down)."""
     return _cached_tile(texture.kind, texture.scale_m, texture.amplitude_m)
+
+
+def clear_tile_cache() -> None:
+    """Forget the cached tiles (benchmarks time how long making one takes)."""
+    _cached_tile.cache_clear()
