@@ -2,7 +2,7 @@
 
     tactile-material render --material wood --force 24 --rotation 90 --out wood.png
     tactile-material render --material towel --force 10 --rotation 0 --shape flat --out towel.png
-    tactile-material contact-sheet --out docs/materials.png
+    tactile-material contact-sheet --scale 0.5 --out docs/materials.png
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _shape(args: argparse.Namespace) -> Shape:
 def _write(image: np.ndarray, out: str) -> int:
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), image):
+    if not cv2.imwrite(str(path), image, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
         log.error("cannot write %s: use an image suffix (.png) in a writable folder", path)
         return 1
     log.info("wrote %s (%dx%d)", path, image.shape[1], image.shape[0])
@@ -100,5 +100,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser("contact-sheet", help="every material at 24 N, tool at 0 and 90 deg, in one "
                               "labelled picture")
     _common(s, 24.0)
-    s.add_argument("--scale", type=float, default=1.0, help="shrink the picture by this factor (0.1-1; docs use 0.6)")
+    s.add_argument("--scale", type=float, default=1.0, help="shrink the picture by this factor (0.1-1; docs/materials.png uses 0.5)")
     s.set_defaults(func=sheet)
