@@ -50,6 +50,7 @@ def test_bad_parameters_stop_the_node_at_startup_naming_them(ros_env: dict[str, 
         "source = 'usb' is not a known frame source": ["-p", "source:=usb"],
         "fps = 45 is not a DIGIT QVGA frame rate": ["-p", "fps:=45"],
         "DIGIT D00042 was not found": ["-p", "source:=digit", "-p", "serial:=D00042"],
+        "fps has the wrong type": ["-p", "fps:=30.0"],
     }
     procs = {expected: _start(args, ros_env) for expected, args in cases.items()}
     try:

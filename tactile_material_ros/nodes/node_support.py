@@ -17,6 +17,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -71,7 +72,16 @@ def declare(
         descriptor.additional_constraints = "; ".join(filter(None, [additional_constraints, lo_hi]))
         descriptor.integer_range = []
         descriptor.floating_point_range = []
-    return node.declare_parameter(name, default, descriptor).value
+    try:
+        return node.declare_parameter(name, default, descriptor).value
+    except InvalidParameterTypeException as exc:  # e.g. fps:=30.0 for an integer, fps:=abc
+        kind = _TYPE_NAMES.get(type(default), type(default).__name__)
+        raise StartupError(f"{name} has the wrong type ({str(exc).split(': ' + name)[0]}). "
+                           f"Fix: give {name} as {kind}, e.g. {default!r}.") from None
+
+
+_TYPE_NAMES = {bool: "a boolean (true / false)", int: "an integer (no decimal point)",
+               float: "a floating-point number (with a decimal point: 1.0, not 1)", str: "a string"}
 
 
 def diagnostic_status(
