@@ -125,6 +125,7 @@ class DigitRenderer:
     ) -> np.ndarray:
         """A frame of the scene contact found by ``Scene.contact_under`` (None: no contact).
 
+        ``tool_angle_rad`` is the tool's yaw about base Z, the angle given to ``contact_under``;
         ``force_n`` is the measured normal force; where the contact exists but no force has
         been measured yet, the force follows from the interference depth by the contact law.
         The texture patch is fixed per object, so the same spot of an object looks the same
