@@ -63,7 +63,7 @@ def explain_images(images: list[str], out: str | Path, config: ExplainConfig) ->
         pixels = torch.from_numpy(preprocess(frame, preprocessing, reference))
         with GradCAM(student) as cam:
             heat, logits = cam(pixels, class_names.index(config.target) if config.target else None)
-            tokens = cam.activations
+            tokens = cam.activations.detach()
         probabilities = torch.softmax(logits, -1)[0].numpy()
         grid = vit_reshape_transform(tokens)[0].numpy()
         dff = deep_feature_factorisation(grid, config.concepts, student.head.weight.detach().numpy(),
@@ -95,14 +95,14 @@ def explain_images(images: list[str], out: str | Path, config: ExplainConfig) ->
         for ax in axes[:3]:
             ax.axis("off")
         top = np.argsort(probabilities)[::-1][:5]
-        axes[3].barh(range(5)[::-1], probabilities[top], color="tab:blue")
-        axes[3].set_yticks(range(5)[::-1], [class_names[i] for i in top])
+        axes[3].barh(range(len(top))[::-1], probabilities[top], color="tab:blue")
+        axes[3].set_yticks(range(len(top))[::-1], [class_names[i] for i in top])
         axes[3].set_xlim(0, 1)
-        axes[3].set_title("top-5 probabilities")
+        axes[3].set_title(f"top-{len(top)} probabilities")
         fig.suptitle(Path(image_path).name)
         fig.tight_layout()
         target_path = out / f"{Path(image_path).stem}_explained.png"
-        fig.savefig(target_path, dpi=100)
+        fig.savefig(target_path, dpi=100, bbox_inches="tight")
         plt.close(fig)
         written.append(target_path)
     return written
