@@ -173,6 +173,28 @@ def test_every_texture_kind_has_a_distinct_generator() -> None:
     assert worst[0] < 0.92, worst
 
 
+@pytest.mark.parametrize("shape", [Sphere(0.035), Flat()], ids=["35 mm ball", "flat face"])
+def test_every_texture_shows_inside_the_contact_at_24_newtons(shape: Sphere | Flat) -> None:
+    """Texture contrast = the colour difference to the same press of a relief-free copy of the material."""
+    lib = default_library()
+    plain = MaterialLibrary(lib.gel, {n: dataclasses.replace(m, texture=dataclasses.replace(m.texture, amplitude_m=0.0))
+                                      for n, m in lib.materials.items()})
+    textured, untextured = DigitRenderer(lib, noise_sigma=0.0), DigitRenderer(plain, noise_sigma=0.0)
+    model = textured.contact_model
+    rows, cols = np.mgrid[0:320, 0:240]
+    r = np.hypot(cols - 119.5, rows - 159.5) * textured.pitch_m
+    contrast = {}
+    for name in lib.names:
+        radius = model.press(shape, lib.get(name).elastic, 24.0).contact_radius_m
+        inside = r < min(0.8 * radius, 0.007)
+        a = textured.render(name, shape, 24.0, patch_m=(0, 0)).astype(np.float32)
+        b = untextured.render(name, shape, 24.0, patch_m=(0, 0)).astype(np.float32)
+        contrast[name] = float((a - b)[inside].std())
+    smooth = {n for n in lib.names if lib.get(n).texture.kind == "smooth"}
+    assert all(contrast[n] > 3 * 2.0 for n in lib.names if n not in smooth), contrast  # 3 x the real noise
+    assert all(contrast[n] < 1.0 for n in smooth), contrast
+
+
 def test_colour_and_gloss_are_never_rendered(quiet: DigitRenderer) -> None:
     lib = default_library()
     wood = lib.get("wood")

@@ -372,7 +372,10 @@ def unit_pattern(kind: str, period_px: float, size_px: int = TILE_PX) -> np.ndar
 
 @lru_cache(maxsize=32)
 def _cached_tile(kind: str, scale_m: float, amplitude_m: float) -> np.ndarray:
-    tile = unit_pattern(kind, scale_m / TILE_PITCH_M) * np.float32(amplitude_m)
+    if amplitude_m == 0.0:
+        tile = np.zeros((TILE_PX, TILE_PX), np.float32)
+    else:
+        tile = unit_pattern(kind, scale_m / TILE_PITCH_M) * np.float32(amplitude_m)
     tile.setflags(write=False)
     return tile
 
