@@ -99,3 +99,29 @@ def test_synthetic_captions_follow_the_library_term_statistics() -> None:
     ranked = [t.term for t in sorted(material.terms, key=lambda t: -t.freq)]
     assert terms.most_common(1)[0][0] == ranked[0]
     assert all(len(set(c.split(", "))) == len(c.split(", ")) for c in captions)  # no repeated term
+
+
+def test_synth_plan_varies_shape_force_angle_and_sensor_and_new_seeds_are_unseen() -> None:
+    import math
+
+    from tactile_material_ros.learning.synth import SynthConfig, _sensor_params, plan_presses
+    from tactile_material_ros.sim.contact_model import Cylinder, Flat, Sphere
+
+    config = SynthConfig(per_class=200, seed=0, materials=("wood", "rubber"), sensors=6)
+    presses = plan_presses(config)
+    assert len(presses) == 400 and [p.material for p in presses[:1]] == ["rubber"]  # library order
+    kinds = Counter(type(p.shape) for p in presses)
+    assert set(kinds) == {Sphere, Cylinder, Flat} and min(kinds.values()) > 40
+    assert len({p.shape.radius_m for p in presses if isinstance(p.shape, Sphere)}) >= 4
+    forces = np.array([p.force_n for p in presses])
+    assert abs(forces.mean() - 24.0) < 0.6 and 2.0 < forces.std() < 4.0
+    angles = np.array([p.tool_angle_rad for p in presses])
+    assert 0.12 < np.mean(angles == 0.0) < 0.3 and 0.12 < np.mean(angles == math.pi / 2) < 0.3
+    assert angles.min() >= 0.0 and angles.max() <= math.pi and len(np.unique(angles)) > 200
+    assert max(abs(v) for p in presses for v in p.offset_m) <= 0.003
+    assert len({p.sensor for p in presses}) == 6
+    assert plan_presses(config) == presses  # deterministic in the seed
+    unseen = SynthConfig(per_class=200, seed=1, materials=("wood", "rubber"), sensors=6)
+    seen_backgrounds = {_sensor_params(config, k)[0] for k in range(6)}
+    assert not seen_backgrounds & {_sensor_params(unseen, k)[0] for k in range(6)}
+    assert {p.sample_id for p in plan_presses(unseen)}.isdisjoint({p.sample_id for p in presses})
