@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[bringup] %(message)s")
     if any(a in ("-h", "--help") for a in argv):
         sys.stdout.write(__doc__ + "\narguments:\n" + "".join(
-            f"  {name}:={a.default!r:<16} {a.description}\n" for name, a in ARGUMENTS.items()))
+            f"  {name + ':=' + repr(a.default):<24} {a.description}\n" for name, a in ARGUMENTS.items()))
         return 0
     try:
         return run(parse_arguments(argv))
