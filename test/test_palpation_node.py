@@ -21,6 +21,9 @@ from std_srvs.srv import Trigger
 
 from tactile_material_ros.nodes.node_support import EXIT_STARTUP_ERROR, RESULT_QOS, SENSOR_QOS, STATE_QOS
 from tactile_material_ros.robot.ur_kinematics import JOINT_NAMES
+from tactile_material_ros.sim.contact_model import ContactModel
+from tactile_material_ros.sim.materials import default_library
+from tactile_material_ros.sim.scene import load_scene
 
 NODE = [sys.executable, "-m", "tactile_material_ros.nodes.ur_palpation_node", "--ros-args"]
 
@@ -121,7 +124,10 @@ def test_palpate_from_another_process_publishes_two_presses_and_streams_the_hold
         assert max(abs(w.wrench.force.z - 24.0) for w in probe.wrenches if t0 <= _stamp_s(w) <= t0 + 0.5) < 3.0
     assert all(p.header.frame_id == "base" for p in probe.poses[-20:])
     pressed = min(probe.poses, key=lambda p: p.pose.position.z)
-    assert pressed.pose.position.z == pytest.approx(0.07 - 0.0043, abs=0.0005)   # silicone top minus its 24 N depth
+    ball = load_scene().get("silicone_ball")
+    library = default_library()
+    depth = ContactModel(library.gel).depth_at_force(ball.shape, library.get("silicone").elastic, 24.0)
+    assert pressed.pose.position.z == pytest.approx(ball.top_m[2] - depth, abs=0.0005)   # silicone top minus its 24 N depth
     assert list(probe.joints[-1].name) == list(JOINT_NAMES) and len(probe.joints[-1].position) == 6
 
 

@@ -45,7 +45,7 @@ PHYSICAL: dict[str, tuple] = {
     "stone": (50e9, 0.25, "granular", 0.7e-3, 50e-6, 15e-6, 0.2, "grey", "granite, Goodman Intro. to Rock Mechanics table"),
     "aluminum": (69e9, 0.33, "turned", 0.55e-3, 12e-6, 0.8e-6, 0.6, "silver", "Al 6061-T6, ASM Handbook vol. 2"),
     "woven": (1.5e6, 0.30, "basket_weave", 2.5e-3, 200e-6, 60e-6, 0.1, "tan", "woven basketry / heavy canvas layer, compressive estimate"),
-    "silicone": (0.3e6, 0.49, "smooth", 0.5e-3, 1e-6, 0.2e-6, 0.4, "translucent", "Shore 10A-20A platinum silicone, Smooth-On Ecoflex/Dragon Skin data sheets (0.1-0.6 MPa at 100% strain)"),
+    "silicone": (1.0e6, 0.49, "smooth", 0.5e-3, 1e-6, 0.2e-6, 0.4, "translucent", "Shore 30A platinum silicone (the firmness of a moulded silicone ball), Smooth-On Dragon Skin 30 data sheet: 100% modulus 0.59 MPa; small-strain E ~ 1 MPa"),
 }
 ANISOTROPIC = {"brushed", "plain_weave", "knurled", "wood_grain", "strands", "laminate", "knit", "turned", "basket_weave", "cut_pile"}
 
