@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from tactile_material_ros.sim.contact_model import Cylinder, Flat, Shape, Sphere
-from tactile_material_ros.sim.contact_sheet import contact_sheet
+from tactile_material_ros.sim.contact_sheet import PAPER_BALL, contact_sheet
 from tactile_material_ros.sim.digit_renderer import DEFAULT_NOISE_SIGMA, RESOLUTIONS, DigitRenderer
 from tactile_material_ros.sim.materials import default_library
 
@@ -76,8 +76,8 @@ def _common(p: argparse.ArgumentParser, force: float | None) -> None:
     p.add_argument("--force", type=float, default=force, required=force is None, help="press force [N]")
     p.add_argument("--shape", choices=("sphere", "cylinder", "flat"), default="sphere",
                    help="object under the gel (default sphere)")
-    p.add_argument("--radius", type=float, default=0.035, help="sphere / cylinder radius [m] (default 0.035, the "
-                   "paper's balls)")
+    p.add_argument("--radius", type=float, default=PAPER_BALL.radius_m,
+                   help=f"sphere / cylinder radius [m] (default {PAPER_BALL.radius_m}, the four-ball scene's balls)")
     p.add_argument("--length", type=float, default=0.05, help="cylinder length [m]")
     p.add_argument("--resolution", choices=tuple(RESOLUTIONS), default="QVGA", help="DIGIT stream (default QVGA)")
     p.add_argument("--background-seed", type=int, default=0, help="which simulated sensor (LED background)")

@@ -17,7 +17,7 @@ from tactile_material_ros.sim.digit_renderer import DigitRenderer
 LABEL_PX = 26
 GAP_PX = 6
 PAIRS_PER_ROW = 5
-PAPER_BALL = Sphere(0.035)  # the balls of the paper's real-world run
+PAPER_BALL = Sphere(0.030)  # the balls of config/scene_four_balls.yaml (the paper's real-world run)
 
 
 def _label(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, colour: tuple[int, int, int]) -> None:
