@@ -19,6 +19,7 @@ import numpy as np
 from tactile_material_ros.sensing.frame_source import FramePacer, SourceInfo
 from tactile_material_ros.sim.digit_renderer import DigitRenderer
 from tactile_material_ros.sim.scene import Scene
+from tactile_material_ros.sim.textures import texture_tile
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,10 @@ class SimSource:
         return self.renderer.render_scene_contact(contact, state.force_n, state.tool_yaw_rad, self._rng)
 
     def open(self) -> None:
-        """Nothing to open: the renderer is built."""
+        """Make the scene's texture tiles now (up to ~0.5 s each), so the first press of an object does not stall
+        the stream in the middle of its hold window."""
+        for obj in self.scene.objects:
+            texture_tile(self.renderer.library.get(obj.material).texture)
 
     def read(self) -> tuple[np.ndarray, float]:
         self._pacer.wait()
