@@ -159,3 +159,18 @@ def test_malformed_images_are_counted_and_skipped(model_path: Path) -> None:
 def test_bad_settings_are_refused_with_the_parameter_and_its_range(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ClassifierConfig(model_path="m.onnx", **kwargs)
+
+
+def test_frames_of_a_hold_window_that_arrive_after_retracting_still_count(model_path: Path) -> None:
+    live = _live(model_path, hold_window_s=0.5, max_frames_per_press=50, reference_frames=1)
+    rng = np.random.default_rng(6)
+    live.on_state("approaching", 0.0)
+    live.on_frame(StampedFrame(0.1, _frame(rng)))                # the cycle's reference
+    live.on_press(1.0)
+    live.on_frame(StampedFrame(1.1, _frame(rng, 1.0)))
+    live.on_state("retracting", 1.3)                             # hold shorter than the window: it ends at 1.3 s
+    for t in (1.2, 1.25, 1.35, 1.4):                             # late frames, two inside, two after the window
+        live.on_frame(StampedFrame(t, _frame(rng, 1.0)))
+    (result,) = live.on_state("done", 3.0)
+    assert result.frames == 3 and result.presses == 1
+    assert live.counters.presses_without_frames == 0

@@ -6,9 +6,10 @@ due. Triggers are registered by name in :data:`TRIGGERS`:
 
 - ``press``: frames are buffered by capture stamp; on each press (stamp = the moment the
   force settled) the frames captured in ``[stamp, stamp + hold_window_s]`` are classified
-  (at most ``max_frames_per_press`` of them, evenly spaced); the window closes when a frame
-  newer than its end arrives, or early when the arm starts retracting. A cycle runs from
-  the state ``approaching`` to ``done``; at ``done`` the presses are fused
+  (at most ``max_frames_per_press`` of them, evenly spaced). When the arm starts retracting
+  before the window's end, the window ends there. It closes when a frame newer than its end
+  arrives (frames may arrive late: a window stays open for them until then, or until ``done``).
+  A cycle runs from the state ``approaching`` to ``done``; at ``done`` the presses are fused
   (:mod:`press_fusion`) and one result is due. A ``fault`` drops the cycle.
 - ``contact``: a hand-held sensor. Each frame is scored against the reference
   (:mod:`contact_detection`); when a contact begins, its next ``frames_per_contact`` frames
@@ -320,7 +321,7 @@ class PressTrigger(_Idle):
         while self._frames and self._frames[0].stamp_s < horizon:
             self._frames.popleft()
         for press in [p for p in self._open if frame.stamp_s > p.end_s]:
-            self._close(press, press.end_s)
+            self._close(press)
         return []
 
     def on_state(self, state: str, now_s: float) -> list[Classification]:
@@ -333,11 +334,11 @@ class PressTrigger(_Idle):
             if self.live.needs_reference and not self.config.reference_file:
                 self.live.reference.capture_next("cycle start")
         elif state == "retracting":
-            for press in list(self._open):
-                self._close(press, min(press.end_s, now_s))
+            for press in self._open:
+                press.end_s = min(press.end_s, now_s)
         elif state == "done":
             for press in list(self._open):
-                self._close(press, min(press.end_s, now_s))
+                self._close(press)
             result = self._finish()
             self._reset()
             return result
@@ -355,11 +356,12 @@ class PressTrigger(_Idle):
         self._first_press = self._first_press or press
         self._open.append(press)
         if self._frames and self._frames[-1].stamp_s > press.end_s:
-            self._close(press, press.end_s)
+            self._close(press)
         return []
 
-    def _close(self, press: _Press, end_s: float) -> None:
+    def _close(self, press: _Press) -> None:
         self._open.remove(press)
+        end_s = press.end_s
         window = [f.image for f in self._frames if press.stamp_s <= f.stamp_s <= end_s]
         if not window:
             self.live.counters.presses_without_frames += 1
