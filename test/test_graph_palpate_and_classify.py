@@ -1,7 +1,8 @@
 """The whole graph, started by bringup as separate processes: one palpation gives one label.
 
-Real nodes (simulated UR10, simulated DIGIT, classifier with a small real ONNX model) on a
-random ROS_DOMAIN_ID; this process only calls the palpate service and listens.
+Real nodes (simulated UR10, simulated DIGIT, classifier with the bundled model, or with a
+small real ONNX test model where the test is about the plumbing) on a random ROS_DOMAIN_ID;
+this process only calls the palpate service and listens.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import Trigger
 
-from tactile_material_ros.inference.model_card import ModelCard
+from tactile_material_ros.inference.model_card import ModelCard, card_path_for
 from tactile_material_ros.nodes.node_support import EXIT_STARTUP_ERROR, STATE_QOS
+from tactile_material_ros.paths import model_file
+from tactile_material_ros.sim.scene import load_scene
 
 ANY_QOS = QoSProfile(depth=20, reliability=ReliabilityPolicy.BEST_EFFORT)
 
@@ -139,21 +142,28 @@ class _Graph:
 
 
 def test_one_palpation_gives_one_label_with_probabilities_in_card_order(
-        model_path: Path, ros_env: dict[str, str], probe: tuple[Node, SingleThreadedExecutor]) -> None:
-    graph = _Graph([f"model:={model_path}"], ros_env, probe)
+        ros_env: dict[str, str], probe: tuple[Node, SingleThreadedExecutor]) -> None:
+    # the defaults of bringup: simulated arm and DIGIT, the bundled model, the four-ball scene
+    bundled = model_file()
+    assert bundled.is_file(), f"the bundled model {bundled} is missing"
+    graph = _Graph([], ros_env, probe)
     try:
         class_names = graph.wait_ready()
-        assert class_names == list(ModelCard.load(model_path.with_suffix(".json")).class_names)
+        assert class_names == list(ModelCard.load(card_path_for(bundled)).class_names)
         diagnostics = graph.palpate_once(labels_expected=1)
         # the classifier's own count, reported after the label, says it published exactly one,
         # made from both presses (each had frames in its hold window; at most 8 per press)
         assert diagnostics["results_published"] == "1"
         assert diagnostics["presses_without_frames"] == "0"
         assert 2 <= int(diagnostics["frames_classified"]) <= 16, diagnostics
-        assert len(graph.labels) == 1 and graph.labels[0] in (*class_names, "unknown")
         (probs,) = graph.probabilities
         assert probs.layout.dim[0].label == "material" and probs.layout.dim[0].size == len(class_names)
         assert sum(probs.data) == pytest.approx(1.0, abs=1e-4)
+        # the default target is the scene's first object; the label is its material, and it is the
+        # class that the probabilities, read in the card's order, rank first
+        truth = load_scene().objects[0].material
+        assert graph.labels == [truth]
+        assert class_names[max(range(len(class_names)), key=lambda i: probs.data[i])] == truth
         assert "approaching" in graph.states and graph.states[-1] == "done"
 
         assert _stop(graph.bringup) == 0, graph.output.text      # SIGTERM: every node stopped cleanly
