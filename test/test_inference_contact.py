@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from tactile_material_ros.cli.main import main
 from tactile_material_ros.inference.contact_detection import (
     ContactConfig,
     ContactDetector,
@@ -74,10 +76,6 @@ def test_bad_contact_settings_are_refused_by_name(kwargs: dict, match: str) -> N
 
 def test_the_contact_command_prints_one_json_line_per_image(real_digit_dir: Path, capsys: pytest.CaptureFixture,
                                                             tmp_path: Path) -> None:
-    import json
-
-    from tactile_material_ros.cli.main import main
-
     sensor = real_digit_dir / "sensor_a"
     background = _read(sensor / "background.png")
     noisy = tmp_path / "noisy_background.png"
