@@ -45,7 +45,10 @@ def deep_feature_factorisation(activations: np.ndarray, k: int = 4, head_weight:
     error = float(np.linalg.norm(matrix - w @ h) / max(np.linalg.norm(matrix), 1e-12))
     scores = np.empty((k, 0))
     if head_weight is not None:
-        logits = (w / np.maximum(np.linalg.norm(w, axis=0, keepdims=True), 1e-12)).T @ head_weight.T
+        # each concept direction at the typical length of a token's activation vector, so the
+        # head sees it at the scale it was trained on
+        typical = float(np.linalg.norm(matrix, axis=0).mean())
+        logits = (typical * w / np.maximum(np.linalg.norm(w, axis=0, keepdims=True), 1e-12)).T @ head_weight.T
         logits = logits + (head_bias if head_bias is not None else 0.0)
         logits = logits - logits.max(1, keepdims=True)
         scores = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
