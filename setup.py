@@ -16,6 +16,8 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.json")),
+        # the bundled model's PyTorch weights, for Grad-CAM / DFF explanations (tactile-material explain)
+        (f"share/{PACKAGE}/models/tactile_vit_torch", glob("models/tactile_vit_torch/*")),
     ],
     install_requires=["setuptools", "numpy", "pyyaml"],
     zip_safe=True,

@@ -6,6 +6,12 @@ file's sha256 and, in its extra fields: ``architecture``, ``metrics`` (on ``--ev
 and argmax agreement), ``provenance`` (git commit, command, data and seeds of every stage)
 and, with ``--int8``, the dynamically quantised model's accuracy next to fp32's. The int8
 model is written beside the fp32 one (``NAME_int8.onnx``) with its own card.
+
+The PyTorch student + head that was exported is saved beside it too (``NAME_torch/``, the
+run's own ``student.json`` + ``model.safetensors`` layout, see ``students.save_student``), and
+the card's ``pytorch`` field names that folder and the weights' sha256: Grad-CAM and deep
+feature factorisation (``tactile-material explain``) need gradients, which ONNX Runtime does
+not give, so an installed package explains with these weights.
 """
 
 from __future__ import annotations
@@ -27,7 +33,15 @@ from tactile_material_ros.inference.preprocessing import PreprocessConfig
 from tactile_material_ros.learning.datasets import load_images, load_table
 from tactile_material_ros.learning.evaluation import classification_report, predict_dataset
 from tactile_material_ros.learning.runs import git_commit
-from tactile_material_ros.learning.students import LogitsOnly, TactileViT, load_student
+from tactile_material_ros.learning.students import (
+    STUDENT_FILE,
+    WEIGHTS_FILE,
+    LogitsOnly,
+    StudentConfig,
+    TactileViT,
+    load_student,
+    save_student,
+)
 
 log = logging.getLogger(__name__)
 INT8_TOLERANCE_POINTS = 1.0
@@ -40,6 +54,23 @@ class ExportConfig:
     int8: bool = field(default=False, metadata={"help": "also write a dynamically quantised INT8 model"})
     opset: int = field(default=17, metadata={"help": "ONNX opset"})
     parity_frames: int = field(default=64, metadata={"help": "frames compared between PyTorch and ONNX Runtime"})
+
+
+def torch_dir_for(model_path: str | Path) -> Path:
+    """models/tactile_vit.onnx -> models/tactile_vit_torch (the PyTorch weights written by export)."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + "_torch")
+
+
+def save_torch_beside(student: TactileViT, meta: dict[str, Any], model_path: Path) -> dict[str, Any]:
+    """Save the exported student beside ``model_path``; returns the card's ``pytorch`` entry."""
+    directory = torch_dir_for(model_path)
+    kept = {k: v for k, v in meta.items() if k not in ("student", "vit", "class_names", "feature_dim")}
+    save_student(student, directory, StudentConfig(**meta["student"]), list(meta["class_names"]), kept)
+    (directory / WEIGHTS_FILE).chmod(0o644)  # safetensors writes 0600; an installed share must be readable
+    return {"directory": directory.name, "files": [STUDENT_FILE, WEIGHTS_FILE],
+            "sha256": sha256_file(directory / WEIGHTS_FILE),
+            "use": "Grad-CAM / deep feature factorisation (tactile-material explain); same weights as the ONNX"}
 
 
 def export_onnx(student: TactileViT, image_size: int, path: Path, opset: int) -> None:
@@ -87,6 +118,7 @@ def export(out: str | Path, config: ExportConfig) -> dict[str, Any]:
     student, meta = load_student(config.checkpoint)
     class_names, preprocessing = meta["class_names"], PreprocessConfig.from_dict(meta["preprocessing"])
     export_onnx(student, preprocessing.image_size, out, config.opset)
+    pytorch = save_torch_beside(student, meta, out)
     run = Path(config.checkpoint)
     run = run.parent if run.name == "model" else run
     extra: dict[str, Any] = {
@@ -97,6 +129,7 @@ def export(out: str | Path, config: ExportConfig) -> dict[str, Any]:
         "provenance": {"export": {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "git": git_commit(),
                                   "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
                        "stages": _stage_provenance(str(run.resolve()))},
+        "pytorch": pytorch,
     }
     _write_card(out, class_names, preprocessing, extra)
     classifier = OnnxClassifier(out)
@@ -119,7 +152,9 @@ def export(out: str | Path, config: ExportConfig) -> dict[str, Any]:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantize_dynamic(str(out), str(int8_path), weight_type=QuantType.QInt8)
-        int8_extra = {**extra, "quantization": "dynamic INT8 (onnxruntime quantize_dynamic, QInt8 weights)"}
+        int8_extra = {**extra, "quantization": "dynamic INT8 (onnxruntime quantize_dynamic, QInt8 weights)",
+                      "pytorch": {**pytorch, "use": "the fp32 student this INT8 model was quantised from, for "
+                                  "Grad-CAM / deep feature factorisation (tactile-material explain)"}}
         _write_card(int8_path, class_names, preprocessing, int8_extra)
         if config.eval_data:
             int8 = predict_dataset(int8_path, config.eval_data)
