@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tactile_material_ros.demo.records import PressRecord, TargetRecord
 from tactile_material_ros.demo.report import format_table, write_report
+from tactile_material_ros.sim.contact_model import Sphere
+from tactile_material_ros.sim.digit_renderer import DigitRenderer
+from tactile_material_ros.sim.materials import default_library
 
 NAMES = ["plastic", "rubber", "wood", "silicone"]
 
@@ -37,6 +41,36 @@ def test_report_has_one_result_per_target_and_the_pictures(tmp_path: Path) -> No
         assert (tmp_path / picture).stat().st_size > 1000
         assert picture in page
     assert "1 of 2 correct" in page
+
+
+def test_each_press_of_a_ball_is_explained_with_the_bundled_weights(tmp_path: Path) -> None:
+    renderer = DigitRenderer(background_seed=31, noise_sigma=2.0)
+    rng = np.random.default_rng(4)
+    record = _record("rubber_ball", "rubber", "rubber", None)
+    record.presses = [PressRecord(10.0, 24.0, renderer.render("rubber", Sphere(0.03), 24.0, angle, rng=rng))
+                      for angle in (0.0, np.pi / 2)]
+    record.reference = renderer.no_contact(rng)
+    index = write_report([record], list(default_library().names), tmp_path, "bundled")
+    page = index.read_text()
+    for press in (1, 2):
+        figure = tmp_path / f"rubber_ball_press{press}_explained.png"
+        assert figure.stat().st_size > 10_000 and figure.name in page
+        numbers = json.loads(figure.with_suffix(".json").read_text())
+        assert numbers["press"] == press and numbers["object"] == "rubber_ball"
+        assert sum(numbers["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert 0.0 < numbers["dff"]["relative_error"] < 1.0
+    assert "No explanation figures" not in page
+
+
+def test_a_model_without_pytorch_weights_gets_a_report_that_says_why(tmp_path: Path) -> None:
+    lone = tmp_path / "model" / "lone.onnx"
+    lone.parent.mkdir()
+    lone.write_bytes(b"not used")
+    record = _record("rubber_ball", "rubber", "rubber", [0.1, 0.7, 0.1, 0.1])
+    record.reference = np.full((320, 240, 3), 100, np.uint8)
+    page = write_report([record], NAMES, tmp_path / "report", "lone", model=lone).read_text()
+    assert "No explanation figures" in page and "tactile-material export" in page
+    assert not list((tmp_path / "report").glob("*_explained.png"))
 
 
 def test_the_table_lists_target_truth_label_confidence_presses_and_time() -> None:

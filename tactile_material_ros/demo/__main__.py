@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             client = subprocess.Popen(
                 [sys.executable, "-m", "tactile_material_ros.nodes.demo_client", "--out", str(args.out),
-                 "--scene", str(args.scene.resolve()), "--model-note", note], env=env)
+                 "--scene", str(args.scene.resolve()), "--model-note", note, "--model", str(args.model.resolve())],
+                env=env)
             while client.poll() is None:
                 if bringup.poll() is not None:
                     log.error("the graph stopped (bringup exit code %s); last lines of %s:\n%s",

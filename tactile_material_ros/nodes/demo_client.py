@@ -3,7 +3,9 @@
 Started by ``python -m tactile_material_ros.demo`` next to bringup. For each object it sets
 the palpation node's ``target`` parameter, calls ``palpation/palpate``, and records what the
 graph publishes meanwhile: the label and probabilities, the presses with the DIGIT frame of
-each hold window, the force trace, the palpation states and the classifier's overlay.
+each hold window, the force trace, the palpation states, the classifier's overlay and the
+sensor's no-contact frame (the median of the first frames while the arm approaches, as the
+classifier takes its own), which the report's Grad-CAM / DFF figures subtract.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tactile_material_ros.sim.scene import load_scene
 # best effort subscribers match reliable and best-effort publishers alike
 ANY_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
 FRAME_DELAY_S = 0.25          # the recorded frame of a press: the first one this long after its stamp
+REFERENCE_FRAMES = 5          # frames while approaching whose median is the no-contact reference
 LABEL_WAIT_S = 15.0           # after the palpate answer, how long a label may still take
 READY_TIMEOUT_S = 90.0
 
@@ -61,6 +64,7 @@ class DemoClient(Node):
         self._record: TargetRecord | None = None
         self._start_s = 0.0
         self._pending_frames: list[PressRecord] = []
+        self._reference_frames: list[np.ndarray] | None = None  # collecting while not None
         self.create_subscription(String, "material_label", self._on_label, ANY_QOS)
         self.create_subscription(Float32MultiArray, "material_probabilities", self._on_probabilities, ANY_QOS)
         self.create_subscription(Image, "material_classifier/overlay", self._on_overlay, ANY_QOS)
@@ -112,11 +116,27 @@ class DemoClient(Node):
         self._with_record(lambda r: r.force_trace.append(sample))
 
     def _on_state(self, msg: String) -> None:
-        self._with_record(lambda r: r.states.append((self._now_s() - self._start_s, msg.data)))
+        def update(r: TargetRecord) -> None:
+            r.states.append((self._now_s() - self._start_s, msg.data))
+            if msg.data == "approaching" and r.reference is None:
+                self._reference_frames = []
+        self._with_record(update)
+
+    def _collect_reference(self, msg: Image) -> None:
+        """Called with the lock held: the median of the first frames after `approaching`."""
+        if self._reference_frames is None or self._record is None:
+            return
+        frame = _image_frame(msg)
+        if frame is not None:
+            self._reference_frames.append(frame)
+        if len(self._reference_frames) >= REFERENCE_FRAMES:
+            self._record.reference = np.median(np.stack(self._reference_frames), axis=0).astype(np.uint8)
+            self._reference_frames = None
 
     def _on_image(self, msg: Image) -> None:
         stamp = _seconds(msg.header.stamp)
         with self._lock:
+            self._collect_reference(msg)
             due = [p for p in self._pending_frames if stamp >= p.stamp_s + FRAME_DELAY_S]
             if not due:
                 return
@@ -156,6 +176,7 @@ class DemoClient(Node):
             return record, self._now_s()
         with self._lock:
             self._record, self._start_s, self._pending_frames = record, self._now_s(), []
+            self._reference_frames = None
         start = self._start_s
         try:
             response = self._wait(self.palpate.call_async(Trigger.Request()), timeout_s, "palpation/palpate")
@@ -174,7 +195,8 @@ class DemoClient(Node):
         return record, start
 
 
-def run_demo(out_dir: Path, scene_path: str | None, cycle_timeout_s: float, model_note: str) -> int:
+def run_demo(out_dir: Path, scene_path: str | None, cycle_timeout_s: float, model_note: str,
+             model: Path | None = None) -> int:
     scene = load_scene(scene_path)
     node = DemoClient()
     executor = MultiThreadedExecutor(num_threads=2)
@@ -192,7 +214,7 @@ def run_demo(out_dir: Path, scene_path: str | None, cycle_timeout_s: float, mode
             log.info(f"{obj.name}: {record.label} ({100 * record.confidence:.1f} %) {record.error}")
             records.append(record)
             starts.append(start)
-        index = write_report(records, names, out_dir, model_note, starts)
+        index = write_report(records, names, out_dir, model_note, starts, model)
         sys.stdout.write("\n" + format_table(records) + "\n\n")
         sys.stdout.write(f"{sum(r.correct for r in records)} of {len(records)} correct; report: {index}\n")
         sys.stdout.flush()
@@ -212,10 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scene", default=None, help="scene YAML (default: the four-ball scene)")
     parser.add_argument("--cycle-timeout", type=float, default=120.0, help="seconds one palpation may take")
     parser.add_argument("--model-note", default="", help="a line about the model for the report")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="the graph's ONNX model: the report explains its presses with the PyTorch weights "
+                             "exported beside it (default: the bundled model)")
     args = parser.parse_args(remove_ros_args(argv)[1:])
     rclpy.init(args=argv)
     try:
-        return run_demo(args.out, args.scene, args.cycle_timeout, args.model_note)
+        return run_demo(args.out, args.scene, args.cycle_timeout, args.model_note, args.model)
     except KeyboardInterrupt:
         return 130
     finally:
