@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from tactile_material_ros.paths import PACKAGE, config_file
 
 
@@ -96,6 +98,15 @@ def parse_bool(name: str, value: str) -> bool:
     raise GraphError(f"{name}:={value!r} is not a boolean; use true or false")
 
 
+def presses_per_cycle(palpation_file: Path) -> int:
+    """The routine's ``presses`` from the palpation node's parameter file (the routine's default: 2)."""
+    raw = yaml.safe_load(palpation_file.read_text()) or {}
+    presses = raw.get("ur_palpation_node", {}).get("ros__parameters", {}).get("presses", 2)
+    if not isinstance(presses, int) or isinstance(presses, bool):
+        raise GraphError(f"presses in {palpation_file} must be an integer, got {presses!r}")
+    return presses
+
+
 def build_graph(given: Mapping[str, str] | None = None) -> list[NodeSpec]:
     """The nodes to start for these arguments (``name -> value`` strings, as on a command line)."""
     args = resolve_arguments(given or {})
@@ -113,7 +124,9 @@ def build_graph(given: Mapping[str, str] | None = None) -> list[NodeSpec]:
         parameter_files=(config_file("ur_palpation.yaml"),),
         parameters={"arm": "sim" if use_sim else "ur_rtde", "robot_ip": args["robot_ip"], "scene": scene},
     )
-    classifier_parameters: dict[str, str | bool | int | float] = {"trigger": args["trigger"]}
+    # the classifier labels a cycle once the routine's presses are classified: one number, from the arm's file
+    classifier_parameters: dict[str, str | bool | int | float] = {
+        "trigger": args["trigger"], "presses_per_cycle": presses_per_cycle(arm.parameter_files[0])}
     if args["model"]:
         classifier_parameters["model_path"] = args["model"]
     classifier = NodeSpec(

@@ -195,15 +195,19 @@ def test_over_ros_malformed_frames_are_skipped_and_good_ones_labelled(
         def stream_until(done: Callable[[], bool], what: str) -> None:
             deadline = time.monotonic() + 20.0
             while not done():
-                assert time.monotonic() < deadline, f"waited 20 s for {what}"
+                assert time.monotonic() < deadline, f"waited 20 s for {what} (skipped {skipped[-3:]}, {len(labels)} labels)"
+                good.header.stamp = probe.get_clock().now().to_msg()  # a capture time, as a camera stamps it
                 images.publish(good)
                 executor.spin_once(timeout_sec=0.05)
 
         # best-effort frames sent before both ends have matched may be lost: first see a label
         stream_until(lambda: bool(labels), "a first label")
         for msg in _malformed_images(random.Random(3), 5):
+            # continuous mode keeps one waiting frame: paced so the node takes each before the next
             images.publish(msg)
-            executor.spin_once(timeout_sec=0.02)
+            deadline = time.monotonic() + 0.15
+            while time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.02)
         before = len(labels)
         stream_until(lambda: len(labels) > before and bool(skipped) and skipped[-1] == 5,
                      "5 skipped frames in /diagnostics and a label after them")

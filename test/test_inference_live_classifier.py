@@ -45,11 +45,14 @@ def test_a_cycle_fuses_the_frames_of_both_hold_windows_into_one_label(model_path
     rng = np.random.default_rng(0)
     frames: dict[float, np.ndarray] = {}
     results = []
+    labelled_at: list[float] = []
 
     def stream(t0: float, t1: float, contact: float) -> None:
         for t in np.arange(t0, t1, 1 / 30):
             frames[round(float(t), 4)] = _frame(rng, contact)
-            results.extend(live.on_frame(StampedFrame(round(float(t), 4), frames[round(float(t), 4)])))
+            new = live.on_frame(StampedFrame(round(float(t), 4), frames[round(float(t), 4)]))
+            results.extend(new)
+            labelled_at.extend([round(float(t), 4)] * len(new))
 
     stream(0.0, 0.2, 0.0)                      # start-up reference
     results.extend(live.on_state("approaching", 0.2))
@@ -60,11 +63,12 @@ def test_a_cycle_fuses_the_frames_of_both_hold_windows_into_one_label(model_path
     stream(1.6, 2.5, 0.0)
     results.extend(live.on_press(2.5))
     stream(2.5, 3.2, 0.8)                      # second press (another imprint); window [2.5, 2.8]
-    assert results == []                       # nothing before the cycle is done
-    results.extend(live.on_state("done", 3.2))
-
-    assert len(results) == 1
+    # the routine's two presses are in: the label comes with the first frame after the second window,
+    # while the arm still retracts and turns back, and `done` adds nothing
+    assert len(results) == 1 and labelled_at == [min(t for t in frames if t > 2.8)]
+    assert live.on_state("done", 3.2) == []
     result = results[0]
+    assert result.stamp_s == max(t for t in frames if t <= 2.8)
     assert result.presses == 2
     assert result.position_m == (0.65, -0.3, 0.07) and result.frame_id == "base"
     assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-6)
@@ -76,6 +80,36 @@ def test_a_cycle_fuses_the_frames_of_both_hold_windows_into_one_label(model_path
     assert result.frames == sum(len(w) for w in windows)
     expected = fuse_log_probabilities([model.predict_proba(w, reference) for w in windows])
     np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5)
+
+
+def test_with_presses_per_cycle_0_the_label_waits_for_done(model_path: Path) -> None:
+    live = _live(model_path, hold_window_s=0.2, reference_frames=1, presses_per_cycle=0)
+    rng = np.random.default_rng(7)
+    out = live.on_state("approaching", 0.0)
+    out += live.on_frame(StampedFrame(0.0, _frame(rng)))
+    for press in (1.0, 2.0):
+        out += live.on_press(press)
+        for i in range(12):
+            out += live.on_frame(StampedFrame(press + i * 0.03, _frame(rng, 1.0)))
+    assert out == []
+    (result,) = live.on_state("done", 3.0)
+    assert result.presses == 2
+
+
+def test_a_hold_window_is_classified_frame_by_frame_at_evenly_spaced_picks(model_path: Path) -> None:
+    live = _live(model_path, hold_window_s=0.3, max_frames_per_press=4, reference_frames=1)
+    rng = np.random.default_rng(8)
+    live.on_state("approaching", 0.0)
+    live.on_frame(StampedFrame(0.0, _frame(rng)))                # the cycle's reference
+    live.on_press(1.0)
+    classified = []
+    for i in range(12):                                          # 30 fps: picks at 1.0, 1.1, 1.2, 1.3 s
+        live.on_frame(StampedFrame(round(1.0 + i / 30, 4), _frame(rng, 1.0)))
+        classified.append(live.counters.frames_classified)
+    # each pick is classified when its frame arrives, not when the window closes
+    assert classified[:10] == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
+    (result,) = live.on_state("done", 2.0)
+    assert result.frames == 4 and result.presses == 1
 
 
 def test_a_fault_drops_the_cycle_and_the_next_cycle_still_labels(model_path: Path) -> None:
@@ -119,20 +153,31 @@ def test_one_touch_gives_one_label_in_contact_mode(model_path: Path) -> None:
     assert all(r.frames == 4 and r.presses == 1 for r in results)
 
 
-def test_continuous_mode_classifies_only_the_newest_frame(model_path: Path) -> None:
-    live = _live(model_path, trigger="continuous", continuous_rate_hz=5.0, reference_frames=1)
+def test_continuous_mode_classifies_each_frame_as_it_arrives_within_the_rate(model_path: Path) -> None:
+    live = _live(model_path, trigger="continuous", continuous_rate_hz=10.0, reference_frames=1)
+    assert live.trigger.frame_queue_depth == 1                # a waiting frame is replaced, never queued
     rng = np.random.default_rng(4)
     live.on_frame(StampedFrame(0.0, _frame(rng)))           # the start-up reference
-    frames = [_frame(rng, c) for c in (0.3, 0.6, 1.0)]
-    for i, f in enumerate(frames):
-        live.on_frame(StampedFrame(1.0 + i / 30, f))
-    assert live.trigger.timer_period_s == pytest.approx(0.2)
-    (result,) = live.on_timer()
-    assert live.on_timer() == []                            # nothing new: nothing classified
-    assert live.counters.frames_classified == 1
-    np.testing.assert_array_equal(result.frame, frames[-1])
-    expected = OnnxClassifier(live.config.model_path).predict_proba(frames[-1], live.reference.image)[0]
+    frames = [_frame(rng, c) for c in np.linspace(0.3, 1.0, 60)]
+    results = [(i, r) for i, f in enumerate(frames) for r in live.on_frame(StampedFrame(1.0 + i / 60, f))]
+    # 60 fps for one second at 10 Hz: one frame in six, each classified on arrival
+    assert len(results) == 10 and [i for i, _ in results] == list(range(0, 60, 6))
+    assert live.counters.frames_classified == 10 and live.counters.frames_dropped == 50
+    i, result = results[-1]
+    assert result.stamp_s == pytest.approx(1.0 + i / 60)
+    np.testing.assert_array_equal(result.frame, frames[i])
+    expected = OnnxClassifier(live.config.model_path).predict_proba(frames[i], live.reference.image)[0]
     np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5)
+
+
+def test_continuous_mode_at_the_camera_rate_keeps_every_jittered_frame(model_path: Path) -> None:
+    live = _live(model_path, trigger="continuous", continuous_rate_hz=60.0, reference_frames=1)
+    rng = np.random.default_rng(9)
+    live.on_frame(StampedFrame(0.0, _frame(rng)))
+    frame = _frame(rng, 1.0)
+    stamps = 1.0 + np.arange(300) / 60 + rng.uniform(-0.002, 0.002, 300)   # 60 fps, +-2 ms capture jitter
+    labelled = sum(len(live.on_frame(StampedFrame(float(t), frame))) for t in stamps)
+    assert labelled >= 299 and live.counters.frames_dropped <= 1
 
 
 def test_malformed_images_are_counted_and_skipped(model_path: Path) -> None:
@@ -145,8 +190,7 @@ def test_malformed_images_are_counted_and_skipped(model_path: Path) -> None:
     assert live.counters.frames_received == 4 and live.counters.frames_skipped == 3
     assert "expected 240x320" in live.counters.last_skip_reason
     rgb = cv2.cvtColor(good, cv2.COLOR_BGR2RGB)
-    live.on_image(0.4, "rgb8", H, W, W * 3, rgb.tobytes())
-    (result,) = live.on_timer()
+    (result,) = live.on_image(0.4, "rgb8", H, W, W * 3, rgb.tobytes())
     np.testing.assert_array_equal(result.frame, good)     # rgb8 arrives as the same BGR frame
 
 

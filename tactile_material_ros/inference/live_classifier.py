@@ -6,18 +6,23 @@ due. Triggers are registered by name in :data:`TRIGGERS`:
 
 - ``press``: frames are buffered by capture stamp; on each press (stamp = the moment the
   force settled) the frames captured in ``[stamp, stamp + hold_window_s]`` are classified
-  (at most ``max_frames_per_press`` of them, evenly spaced). When the arm starts retracting
-  before the window's end, the window ends there. It closes when a frame newer than its end
-  arrives (frames may arrive late: a window stays open for them until then, or until ``done``).
-  A cycle runs from the state ``approaching`` to ``done``; at ``done`` the presses are fused
-  (:mod:`press_fusion`) and one result is due. A ``fault`` drops the cycle.
+  (at most ``max_frames_per_press`` of them, at pick times evenly spaced over the window),
+  each as it arrives, so that little is left to do when the window ends. When the arm starts
+  retracting before the window's end, the window ends there. It closes when a frame newer
+  than its end arrives (frames may arrive late: a window stays open for them until then, or
+  until ``done``). A cycle runs from the state ``approaching`` to ``done``; its presses are
+  fused (:mod:`press_fusion`) into one result as soon as ``presses_per_cycle`` windows have
+  closed (the routine's own count: the label does not wait for the arm to retract and turn
+  back), or at ``done`` when fewer came or ``presses_per_cycle`` is 0. A ``fault`` drops the
+  cycle.
 - ``contact``: a hand-held sensor. Each frame is scored against the reference
   (:mod:`contact_detection`); when a contact begins, its next ``frames_per_contact`` frames
   are classified and fused into one result, and nothing more is labelled until the
   contact has ended: one touch, one label.
-- ``continuous``: the newest frame is classified at most ``continuous_rate_hz`` times a
-  second (the node calls :meth:`LiveClassifier.on_timer`); a frame overwritten before
-  the timer fired is dropped, never queued.
+- ``continuous``: each frame is classified as it arrives, at most ``continuous_rate_hz``
+  times a second (a token bucket on capture stamps); frames over the rate are dropped. The
+  trigger asks for a frame queue of depth 1 (``frame_queue_depth``), so a frame that waited
+  while the model ran is replaced by the newer one: stale frames are never queued.
 
 The reference (for background subtraction, when the model card asks for it, and for the
 contact detector) is, in this order of preference: the image file ``reference_file``; the
@@ -57,6 +62,7 @@ class ClassifierConfig:
     confidence_threshold: float = 0.5
     hold_window_s: float = 0.5
     max_frames_per_press: int = 8
+    presses_per_cycle: int = 2
     continuous_rate_hz: float = 2.0
     reference_frames: int = 5
     reference_file: str = ""
@@ -75,6 +81,8 @@ class ClassifierConfig:
         _check_range("hold_window_s", self.hold_window_s, 0.02, 10.0,
                      "seconds after a press's stamp whose frames are classified; keep it <= the routine's hold time")
         _check_range("max_frames_per_press", self.max_frames_per_press, 1, 120, "frames classified per press")
+        _check_range("presses_per_cycle", self.presses_per_cycle, 0, 8,
+                     "presses the palpation routine makes per cycle (its `presses`); 0: label at `done`")
         _check_range("continuous_rate_hz", self.continuous_rate_hz, 0.05, 60.0, "classifications per second")
         _check_range("reference_frames", self.reference_frames, 1, 120, "frames whose median is the reference")
         _check_range("frames_per_contact", self.frames_per_contact, 1, 120, "frames fused into one contact's label")
@@ -109,6 +117,7 @@ class Classification:
     frames: int                    # frames fused
     presses: int                   # presses fused (1 for contact and continuous)
     latency_s: float               # time spent running the model for this result
+    stamp_s: float = 0.0           # capture stamp of the newest frame it was made from
     position_m: Position | None = None   # where the sensor pressed (press trigger)
     frame_id: str = ""
 
@@ -118,6 +127,7 @@ class Counters:
     frames_received: int = 0
     frames_skipped: int = 0        # malformed messages, refused by frame_from_fields
     frames_classified: int = 0
+    frames_dropped: int = 0        # continuous: over the rate cap, not classified
     results: int = 0
     presses_without_frames: int = 0
     last_skip_reason: str = ""
@@ -165,27 +175,23 @@ class ReferenceFrame:
 
 
 class Trigger(Protocol):
-    timer_period_s: float | None
+    frame_queue_depth: int   # the image subscription's queue: 1 where only the newest frame may be used
 
     def on_frame(self, frame: StampedFrame) -> list[Classification]: ...
     def on_state(self, state: str, now_s: float) -> list[Classification]: ...
     def on_press(self, stamp_s: float, position_m: Position | None, frame_id: str) -> list[Classification]: ...
-    def on_timer(self) -> list[Classification]: ...
 
 
 class _Idle:
     """Default handlers: a trigger overrides the events it cares about."""
 
     needs_reference: ClassVar[bool] = False   # even when the model does not subtract one
-    timer_period_s: float | None = None
+    frame_queue_depth: ClassVar[int] = 5
 
     def on_state(self, state: str, now_s: float) -> list[Classification]:
         return []
 
     def on_press(self, stamp_s: float, position_m: Position | None, frame_id: str) -> list[Classification]:
-        return []
-
-    def on_timer(self) -> list[Classification]:
         return []
 
 
@@ -256,9 +262,6 @@ class LiveClassifier:
     def on_press(self, stamp_s: float, position_m: Position | None = None, frame_id: str = "") -> list[Classification]:
         return self._count(self.trigger.on_press(stamp_s, position_m, frame_id))
 
-    def on_timer(self) -> list[Classification]:
-        return self._count(self.trigger.on_timer())
-
     def _count(self, results: list[Classification]) -> list[Classification]:
         self.counters.results += len(results)
         return results
@@ -280,24 +283,34 @@ class LiveClassifier:
         c.last_latency_s = latency
         return probs, latency
 
-    def conclude(self, groups: list[np.ndarray], frame: np.ndarray, latency_s: float,
+    def conclude(self, groups: list[np.ndarray], frame: np.ndarray, latency_s: float, stamp_s: float,
                  position_m: Position | None = None, frame_id: str = "") -> Classification:
         """Fuse per-press probability arrays into one labelled result."""
         decision = decide(fuse_log_probabilities(groups), self.class_names, self.config.confidence_threshold)
         return Classification(decision.label, decision.confidence, decision.probabilities, frame,
-                              sum(len(g) for g in groups), len(groups), latency_s, position_m, frame_id)
+                              sum(len(g) for g in groups), len(groups), latency_s, stamp_s, position_m, frame_id)
 
 
 @dataclass
 class _Press:
+    """One press's hold window and what has been classified of it so far."""
+
     stamp_s: float
     end_s: float
     position_m: Position | None
     frame_id: str
+    picks_s: deque[float]                        # pick times not reached yet, ascending
+    probabilities: list[np.ndarray] = field(default_factory=list)
+    frames: list[StampedFrame] = field(default_factory=list)
+    latency_s: float = 0.0
+
+    def wants(self, frame: StampedFrame) -> bool:
+        """In the window and at or past the next pick time."""
+        return self.stamp_s <= frame.stamp_s <= self.end_s and bool(self.picks_s) and frame.stamp_s >= self.picks_s[0]
 
 
 class PressTrigger(_Idle):
-    """Classify each press's hold window; fuse the presses of one palpation cycle."""
+    """Classify each press's hold window as its frames arrive; fuse the presses of one palpation cycle."""
 
     KEEP_EXTRA_S: ClassVar[float] = 2.0  # frames are kept this long beyond the hold window
 
@@ -309,26 +322,45 @@ class PressTrigger(_Idle):
 
     def _reset(self) -> None:
         self._active = False
+        self._concluded = False
         self._open: list[_Press] = []
-        self._groups: list[np.ndarray] = []
-        self._latency_s = 0.0
-        self._last_frame: np.ndarray | None = None
+        self._closed: list[_Press] = []
         self._first_press: _Press | None = None
+
+    def _picks(self, stamp_s: float) -> deque[float]:
+        n = self.config.max_frames_per_press
+        if n == 1:
+            return deque([stamp_s + self.config.hold_window_s / 2])
+        return deque(stamp_s + i * self.config.hold_window_s / (n - 1) for i in range(n))
+
+    def _take(self, press: _Press, frame: StampedFrame) -> None:
+        """Classify one frame of ``press`` now; the picks it passed are done."""
+        while press.picks_s and press.picks_s[0] <= frame.stamp_s:
+            press.picks_s.popleft()
+        scored = self.live.probabilities([frame.image])
+        if scored is None:
+            return
+        press.probabilities.append(scored[0][0])
+        press.frames.append(frame)
+        press.latency_s += scored[1]
 
     def on_frame(self, frame: StampedFrame) -> list[Classification]:
         self._frames.append(frame)
         horizon = frame.stamp_s - (self.config.hold_window_s + self.KEEP_EXTRA_S)
         while self._frames and self._frames[0].stamp_s < horizon:
             self._frames.popleft()
+        for press in self._open:
+            if press.wants(frame):
+                self._take(press, frame)
         for press in [p for p in self._open if frame.stamp_s > p.end_s]:
             self._close(press)
-        return []
+        return self._conclude_if_complete()
 
     def on_state(self, state: str, now_s: float) -> list[Classification]:
         if state == "approaching":
-            if self._groups or self._open:
+            if self._closed or self._open:
                 log.warning("a new cycle started before the last one was done: its %d press(es) are dropped",
-                            len(self._groups) + len(self._open))
+                            len(self._closed) + len(self._open))
             self._reset()
             self._active = True
             if self.live.needs_reference and not self.config.reference_file:
@@ -339,7 +371,7 @@ class PressTrigger(_Idle):
         elif state == "done":
             for press in list(self._open):
                 self._close(press)
-            result = self._finish()
+            result = [] if self._concluded else self._finish()
             self._reset()
             return result
         elif state.startswith("fault"):
@@ -352,38 +384,46 @@ class PressTrigger(_Idle):
         if not self._active:
             log.info("press at %.3f s outside a cycle (started mid-cycle?): it starts one", stamp_s)
             self._active = True
-        press = _Press(stamp_s, stamp_s + self.config.hold_window_s, position_m, frame_id)
+        if self._concluded:
+            log.warning("press at %.3f s after this cycle's %d presses were labelled: ignored (is "
+                        "presses_per_cycle the routine's `presses`?)", stamp_s, self.config.presses_per_cycle)
+            return []
+        press = _Press(stamp_s, stamp_s + self.config.hold_window_s, position_m, frame_id, self._picks(stamp_s))
         self._first_press = self._first_press or press
         self._open.append(press)
+        for frame in [f for f in self._frames if f.stamp_s >= stamp_s]:  # frames that came before the message
+            if press.wants(frame):
+                self._take(press, frame)
         if self._frames and self._frames[-1].stamp_s > press.end_s:
             self._close(press)
-        return []
+        return self._conclude_if_complete()
 
     def _close(self, press: _Press) -> None:
         self._open.remove(press)
-        end_s = press.end_s
-        window = [f.image for f in self._frames if press.stamp_s <= f.stamp_s <= end_s]
-        if not window:
+        if not press.probabilities:
             self.live.counters.presses_without_frames += 1
-            log.warning("press at %.3f s: no frame captured in its hold window [%.3f, %.3f] s; is the camera "
-                        "streaming, and are both clocks the same?", press.stamp_s, press.stamp_s, end_s)
+            log.warning("press at %.3f s: no frame classified in its hold window [%.3f, %.3f] s; is the camera "
+                        "streaming, and are both clocks the same?", press.stamp_s, press.stamp_s, press.end_s)
             return
-        picks = np.linspace(0, len(window) - 1, min(len(window), self.config.max_frames_per_press))
-        frames = [window[int(round(i))] for i in picks]
-        scored = self.live.probabilities(frames)
-        if scored is None:
-            return
-        self._groups.append(scored[0])
-        self._latency_s += scored[1]
-        self._last_frame = frames[len(frames) // 2]
+        self._closed.append(press)
+
+    def _conclude_if_complete(self) -> list[Classification]:
+        wanted = self.config.presses_per_cycle
+        if self._concluded or not wanted or len(self._closed) < wanted or self._open:
+            return []
+        self._concluded = True
+        return self._finish()
 
     def _finish(self) -> list[Classification]:
-        if not self._groups or self._last_frame is None:
+        if not self._closed:
             if self._active:
                 log.warning("palpation cycle done without a classified press: no label published")
             return []
+        last = self._closed[-1]
+        shown = last.frames[len(last.frames) // 2]
         first = self._first_press
-        return [self.live.conclude(self._groups, self._last_frame, self._latency_s,
+        return [self.live.conclude([np.stack(p.probabilities) for p in self._closed], shown.image,
+                                   sum(p.latency_s for p in self._closed), max(f.stamp_s for f in last.frames),
                                    first.position_m if first else None, first.frame_id if first else "")]
 
 
@@ -398,11 +438,13 @@ class ContactTrigger(_Idle):
         self.last_score = 0.0
         self._frames: list[np.ndarray] = []
         self._labelled = False
+        self._last_stamp_s = 0.0
 
     def on_frame(self, frame: StampedFrame) -> list[Classification]:
         reference = self.live.reference.image
         if reference is None:
             return []
+        self._last_stamp_s = frame.stamp_s
         self.last_score = contact_score(frame.image, reference, self.live.config.contact)
         event = self.detector.update(self.last_score)
         results: list[Classification] = []
@@ -421,29 +463,41 @@ class ContactTrigger(_Idle):
         scored = self.live.probabilities(self._frames)
         if scored is None:
             return []
-        return [self.live.conclude([scored[0]], self._frames[-1], scored[1])]
+        return [self.live.conclude([scored[0]], self._frames[-1], scored[1], self._last_stamp_s)]
 
 
 class ContinuousTrigger(_Idle):
-    """The newest frame, at a capped rate; older ones are dropped, never queued."""
+    """Every frame as it arrives, at most ``continuous_rate_hz`` a second; never a stale one.
+
+    The rate is a token bucket on capture stamps (one token per period, at most
+    ``BURST_TOKENS`` saved): at a rate equal to the camera's, stamp jitter drops no frames,
+    and over time no more than the rate are classified. The image queue is one deep, so
+    the frame handed over is the newest the middleware holds.
+    """
+
+    frame_queue_depth: ClassVar[int] = 1
+    BURST_TOKENS: ClassVar[float] = 2.0
+    TOKEN_EPSILON: ClassVar[float] = 1e-3   # six 1/60 s frames at 10 Hz make 0.99999... tokens
 
     def __init__(self, live: LiveClassifier) -> None:
         self.live = live
-        self.timer_period_s = 1.0 / live.config.continuous_rate_hz
-        self._latest: StampedFrame | None = None
+        self.rate_hz = live.config.continuous_rate_hz
+        self._tokens = 1.0
+        self._last_stamp_s: float | None = None
 
     def on_frame(self, frame: StampedFrame) -> list[Classification]:
-        self._latest = frame
-        return []
-
-    def on_timer(self) -> list[Classification]:
-        frame, self._latest = self._latest, None
-        if frame is None:
+        if self._last_stamp_s is not None:
+            elapsed = max(0.0, frame.stamp_s - self._last_stamp_s)
+            self._tokens = min(self.BURST_TOKENS, self._tokens + elapsed * self.rate_hz)
+        self._last_stamp_s = frame.stamp_s
+        if self._tokens < 1.0 - self.TOKEN_EPSILON:
+            self.live.counters.frames_dropped += 1
             return []
         scored = self.live.probabilities([frame.image])
         if scored is None:
             return []
-        return [self.live.conclude([scored[0]], frame.image, scored[1])]
+        self._tokens -= 1.0
+        return [self.live.conclude([scored[0]], frame.image, scored[1], frame.stamp_s)]
 
 
 TRIGGERS: dict[str, type[PressTrigger | ContactTrigger | ContinuousTrigger]] = {"press": PressTrigger, "contact": ContactTrigger, "continuous": ContinuousTrigger}

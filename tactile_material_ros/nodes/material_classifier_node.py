@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Point, PoseStamped, WrenchStamped
 from rclpy.node import Node
@@ -50,6 +51,11 @@ def _seconds(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def _stamp(seconds: float) -> Time:
+    nanoseconds = round(seconds * 1e9)
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
 class MaterialClassifierNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("material_classifier_node", **node_kwargs)
@@ -66,8 +72,12 @@ class MaterialClassifierNode(Node):
                                       "frames are classified (<= the routine's hold time)", range=(0.02, 10.0)),
                 max_frames_per_press=declare(self, "max_frames_per_press", 8, "frames classified per press, "
                                              "evenly spaced over the hold window", range=(1, 120)),
-                continuous_rate_hz=declare(self, "continuous_rate_hz", 2.0, "classifications per second in "
-                                           "continuous mode (the newest frame each time)", range=(0.05, 60.0)),
+                presses_per_cycle=declare(self, "presses_per_cycle", 2, "presses per palpation cycle (the "
+                                          "routine's `presses`): the label is published when that many hold "
+                                          "windows are classified; 0: at the state `done`", range=(0, 8)),
+                continuous_rate_hz=declare(self, "continuous_rate_hz", 2.0, "most classifications per second "
+                                           "in continuous mode (each as its frame arrives; the camera's fps: "
+                                           "every frame)", range=(0.05, 60.0)),
                 reference_frames=declare(self, "reference_frames", 5, "frames whose median becomes the "
                                          "no-contact reference", range=(1, 120)),
                 reference_file=declare(self, "reference_file", "", "no-contact frame of this sensor (PNG); "
@@ -105,12 +115,13 @@ class MaterialClassifierNode(Node):
         self._overlay_pub = self.create_publisher(Image, "material_classifier/overlay", OVERLAY_QOS)
         self._marker_pub = self.create_publisher(MarkerArray, "material_markers", RESULT_QOS)
         self._diag_pub = create_diagnostics_publisher(self)
-        self.create_subscription(Image, "digit/image_raw", self._on_image, SENSOR_QOS)
+        # the trigger says how many frames may wait: continuous mode takes 1, so it never sees a stale one
+        image_qos = QoSProfile(depth=self.live.trigger.frame_queue_depth, history=HistoryPolicy.KEEP_LAST,
+                               reliability=SENSOR_QOS.reliability, durability=SENSOR_QOS.durability)
+        self.create_subscription(Image, "digit/image_raw", self._on_image, image_qos)
         self.create_subscription(String, "palpation/state", self._on_state, STATE_QOS)
         self.create_subscription(WrenchStamped, "palpation/press", self._on_press, RESULT_QOS)
         self.create_subscription(PoseStamped, "palpation/tcp_pose", self._on_pose, SENSOR_QOS)
-        if self.live.trigger.timer_period_s:
-            self.create_timer(self.live.trigger.timer_period_s, lambda: self._publish(self.live.on_timer()))
         self.create_timer(1.0, self._publish_diagnostics)
         self._pose: PoseStamped | None = None
         self._marker_ids: dict[tuple[int, int], int] = {}
@@ -162,7 +173,7 @@ class MaterialClassifierNode(Node):
         picture = draw_overlay(result.frame, self.live.class_names, result.probabilities, result.label,
                                self.live.config.top_k)
         msg = Image()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = _stamp(result.stamp_s)  # the capture time of the newest frame behind the label
         msg.header.frame_id = "digit_link"
         msg.encoding, msg.height, msg.width, msg.step, msg.data = fields_from_frame(picture)
         self._overlay_pub.publish(msg)
@@ -209,6 +220,7 @@ class MaterialClassifierNode(Node):
             "frames_received": c.frames_received,
             "frames_skipped": c.frames_skipped,
             "frames_classified": c.frames_classified,
+            "frames_dropped_over_rate": c.frames_dropped,
             "last_skip_reason": c.last_skip_reason,
             "results_published": c.results,
             "presses_without_frames": c.presses_without_frames,
