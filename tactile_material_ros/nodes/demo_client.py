@@ -58,8 +58,8 @@ def _image_frame(msg: Image) -> np.ndarray | None:
 
 class DemoClient(Node):
     def __init__(self, palpation_node: str = "ur_palpation_node",
-                 classifier_node: str = "material_classifier_node") -> None:
-        super().__init__("demo_client")
+                 classifier_node: str = "material_classifier_node", **node_kwargs: Any) -> None:
+        super().__init__("demo_client", **node_kwargs)
         self._lock = threading.Lock()
         self._record: TargetRecord | None = None
         self._start_s = 0.0
@@ -160,10 +160,14 @@ class DemoClient(Node):
                 raise TimeoutError(f"service {client.srv_name} did not appear within {timeout_s:.0f} s: "
                                    "is the graph running (see demo_report/graph.log)?")
 
-    def class_names(self) -> list[str]:
-        answer = self._wait(self.get_parameters.call_async(GetParameters.Request(names=["class_names"])), 10.0,
+    def classifier_parameters(self, names: list[str]) -> list[Any]:
+        """Values of the classifier's parameters ``names`` (rcl_interfaces ParameterValue each)."""
+        answer = self._wait(self.get_parameters.call_async(GetParameters.Request(names=names)), 10.0,
                             "the classifier's get_parameters")
-        return list(answer.values[0].string_array_value)
+        return list(answer.values)
+
+    def class_names(self) -> list[str]:
+        return list(self.classifier_parameters(["class_names"])[0].string_array_value)
 
     def palpate_target(self, target: str, material: str, timeout_s: float) -> tuple[TargetRecord, float]:
         """One cycle on ``target``; returns the record and the clock time of the palpate request."""

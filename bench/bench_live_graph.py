@@ -1,0 +1,254 @@
+"""The live graph in continuous mode: a 60 fps simulated DIGIT classified frame by frame, for minutes.
+
+    .venv/bin/python bench/bench_live_graph.py [--minutes 10] [--fps 60] [--rate-hz 60] [--no-palpate]
+
+Starts the package's graph (graph.py, as bringup does: simulated UR10, simulated DIGIT, the
+bundled model) with ``trigger:=continuous``, the camera at ``--fps`` and the classifier's
+``continuous_rate_hz`` at ``--rate-hz``, on a private ROS domain. Meanwhile the arm palpates
+its target over and over (``palpation/palpate``), so the frames show contact as well as the
+free gel, and the arm node works as it would in a cell. This process listens like a viewer
+would: ``digit/image_raw``, ``material_label``, ``material_classifier/overlay`` and
+``/diagnostics``. After a warm-up it measures for ``--minutes``:
+
+- frame-to-label latency: the overlay's stamp is the capture time of the classified frame
+  and is published right after its label; each overlay is paired with the label received just
+  before it. latency = label received here − capture stamp (one clock: one machine), so it
+  includes the publication to a subscriber in another process.
+- stale frames: a classified frame is *stale* when a newer camera frame had already reached
+  this listener before the classifier took it, i.e. more than (the classifier's own
+  per-frame model time + 2 ms) before its label arrived. Every classified frame should be
+  the newest one when taken.
+- counts: frames the camera published (seen here), received / classified / dropped over the
+  rate by the classifier (its diagnostics), and those replaced in its one-deep queue.
+- resident memory of each node at the start and the end of the measurement, and every 10 s.
+
+Writes bench/results/live_graph.json and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from graph_harness import LiveGraph, seconds, wait_for
+from measurement import FRAME_PERIOD_MS, RESULTS_DIR, command_line, machine, markdown_table, stats, write_results
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from tactile_material_ros.nodes.node_support import RESULT_QOS
+from tactile_material_ros.paths import model_file
+
+log = logging.getLogger("bench_live_graph")
+BEST_EFFORT = QoSProfile(depth=20, reliability=ReliabilityPolicy.BEST_EFFORT)
+RELIABLE_DEEP = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+TAKE_MARGIN_S = 0.002
+STALE_BOUND_P95_MS = 30.0
+MEMORY_GROWTH_BOUND = 0.05
+
+
+class Listener(Node):
+    """Records what a viewer of the graph receives, with this machine's receive times."""
+
+    def __init__(self, context: Any) -> None:
+        super().__init__("bench_live_listener", context=context)
+        self.lock = threading.Lock()
+        self.camera: list[tuple[float, float]] = []     # (capture stamp, received)
+        self.labels: list[float] = []                   # received
+        self.overlays: list[tuple[float, float]] = []   # (stamp = capture time of the classified frame, received)
+        self.diagnostics: dict[str, dict[str, str]] = {}
+        self.create_subscription(Image, "digit/image_raw", self._on_image, BEST_EFFORT)
+        self.create_subscription(String, "material_label", self._on_label, RESULT_QOS)
+        self.create_subscription(Image, "material_classifier/overlay", self._on_overlay, RELIABLE_DEEP)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
+        self.palpate = self.create_client(Trigger, "palpation/palpate")
+
+    def _on_image(self, msg: Image) -> None:
+        received = time.time()
+        with self.lock:
+            self.camera.append((seconds(msg.header.stamp), received))
+
+    def _on_label(self, msg: String) -> None:
+        received = time.time()
+        with self.lock:
+            self.labels.append(received)
+
+    def _on_overlay(self, msg: Image) -> None:
+        received = time.time()
+        with self.lock:
+            self.overlays.append((seconds(msg.header.stamp), received))
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        with self.lock:
+            for status in msg.status:
+                self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+
+    def clear(self) -> None:
+        with self.lock:
+            self.camera.clear()
+            self.labels.clear()
+            self.overlays.clear()
+
+    def classifier_counters(self) -> dict[str, str]:
+        with self.lock:
+            for values in self.diagnostics.values():
+                if "frames_classified" in values:
+                    return dict(values)
+        return {}
+
+
+class Palpator(threading.Thread):
+    """Calls palpation/palpate back to back until stopped; counts the cycles."""
+
+    def __init__(self, node: Listener) -> None:
+        super().__init__(daemon=True)
+        self.node = node
+        self.stop_event = threading.Event()
+        self.cycles = 0
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            future = self.node.palpate.call_async(Trigger.Request())
+            deadline = time.monotonic() + 60.0
+            while not future.done() and time.monotonic() < deadline and not self.stop_event.is_set():
+                time.sleep(0.05)
+            if future.done():
+                response = future.result()
+                self.cycles += 1
+                if not response.success:
+                    self.failures.append(response.message)
+            self.stop_event.wait(0.3)
+
+
+def analyse(camera: list[tuple[float, float]], labels: list[float], overlays: list[tuple[float, float]],
+            model_ms: float) -> dict[str, Any]:
+    """Latency of each label from its frame's capture, and whether a newer frame was there when it was taken."""
+    camera = sorted(camera)
+    stamps = np.array([c[0] for c in camera])
+    received = np.array([c[1] for c in camera])
+    labels = sorted(labels)
+    latency_label, latency_overlay, stale, newer_waiting = [], [], 0, []
+    used = 0
+    for stamp, overlay_received in sorted(overlays, key=lambda o: o[1]):
+        # the label published just before this overlay: the latest one received before it, not used yet
+        k = bisect.bisect_right(labels, overlay_received) - 1
+        if k < used:
+            continue
+        label_received = labels[k]
+        used = k + 1
+        latency_label.append(1e3 * (label_received - stamp))
+        latency_overlay.append(1e3 * (overlay_received - stamp))
+        taken_by = label_received - (model_ms / 1e3 + TAKE_MARGIN_S)
+        i = bisect.bisect_right(stamps, stamp)
+        newer = int(np.count_nonzero(received[i:] < taken_by))
+        newer_waiting.append(newer)
+        stale += newer > 0
+    return {"labels_paired": len(latency_label), "latency_capture_to_label_ms": stats(latency_label),
+            "latency_capture_to_overlay_ms": stats(latency_overlay), "stale_frames_classified": stale,
+            "newer_frames_waiting_max": max(newer_waiting, default=0)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="measurement length after the warm-up")
+    parser.add_argument("--warmup-s", type=float, default=20.0, help="seconds after the first label before measuring")
+    parser.add_argument("--fps", type=int, default=60, choices=(30, 60), help="simulated DIGIT frame rate")
+    parser.add_argument("--rate-hz", type=float, default=60.0, help="classifier continuous_rate_hz")
+    parser.add_argument("--model", default=str(model_file()), help="ONNX model (default: the bundled one)")
+    parser.add_argument("--no-palpate", action="store_true", help="leave the arm idle (free gel only)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    graph = LiveGraph({"trigger": "continuous", "model": args.model},
+                      {"digit_camera_node": {"fps": args.fps},
+                       "material_classifier_node": {"continuous_rate_hz": float(args.rate_hz)}},
+                      RESULTS_DIR / "live_graph.log")
+    palpator: Palpator | None = None
+    try:
+        node = graph.start(Listener)
+        wait_for(lambda: bool(node.labels), 90.0, "a first label", graph)
+        if not args.no_palpate:
+            wait_for(lambda: node.palpate.service_is_ready(), 30.0, "palpation/palpate", graph)
+            palpator = Palpator(node)
+            palpator.start()
+        log.info("warm-up %.0f s", args.warmup_s)
+        time.sleep(args.warmup_s)
+        before = node.classifier_counters()
+        node.clear()
+        memory = [(0.0, graph.memory_mib())]
+        cycles0 = palpator.cycles if palpator else 0
+        start = time.monotonic()
+        duration = 60.0 * args.minutes
+        log.info("measuring for %.1f min (memory every 10 s)", args.minutes)
+        while (elapsed := time.monotonic() - start) < duration:
+            graph.check_running()
+            time.sleep(min(10.0, duration - elapsed))
+            memory.append((round(time.monotonic() - start, 1), graph.memory_mib()))
+            log.info("%.0f s: %d labels, rss %s", time.monotonic() - start, len(node.labels),
+                     {k: round(v, 1) for k, v in memory[-1][1].items()})
+        time.sleep(0.5)  # the last labels and overlays in flight
+        after = node.classifier_counters()
+        with node.lock:
+            camera, labels, overlays = list(node.camera), list(node.labels), list(node.overlays)
+        cycles = (palpator.cycles - cycles0) if palpator else 0
+    finally:
+        if palpator is not None:
+            palpator.stop_event.set()
+        graph.close()
+
+    model_ms = float(after.get("latency_per_frame_ms", "nan"))
+    result = analyse(camera, labels, overlays, model_ms)
+
+    def delta(key: str) -> int:
+        return int(after.get(key, 0)) - int(before.get(key, 0))
+
+    counts = {"camera_frames_seen_here": len(camera), "classifier_received": delta("frames_received"),
+              "classified": delta("frames_classified"), "dropped_over_rate": delta("frames_dropped_over_rate"),
+              "skipped_malformed": delta("frames_skipped"), "labels_received": len(labels)}
+    counts["replaced_in_queue"] = max(0, counts["camera_frames_seen_here"] - counts["classifier_received"])
+    start_mem, end_mem = memory[0][1], memory[-1][1]
+    growth = {name: (end_mem[name] - start_mem[name]) / start_mem[name] for name in start_mem}
+    host = machine()
+    result.update({
+        "command": command_line(), "host": host, "minutes": args.minutes, "fps": args.fps, "rate_hz": args.rate_hz,
+        "model": Path(args.model).name, "palpation_cycles": cycles, "model_ms_per_frame": model_ms,
+        "counts": counts, "memory_mib": {"start": start_mem, "end": end_mem, "growth": growth, "samples": memory},
+        "checks": {
+            "zero_stale_frames": result["stale_frames_classified"] == 0,
+            f"label_p95_at_most_{STALE_BOUND_P95_MS:g}_ms": result["latency_capture_to_label_ms"]["p95"]
+            <= STALE_BOUND_P95_MS,
+            "memory_growth_below_5_percent": all(g < MEMORY_GROWTH_BOUND for g in growth.values()),
+        },
+        "frame_period_ms": FRAME_PERIOD_MS,
+    })
+    path = write_results("live_graph", result)
+    lat = result["latency_capture_to_label_ms"]
+    print(markdown_table(["measure", "value"], [
+        ["run", f"{args.minutes:g} min, camera {args.fps} fps, rate cap {args.rate_hz:g} Hz, {cycles} palpation cycles"],
+        ["capture → label p50 / p95 / p99 [ms]", f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f}"],
+        ["labels (paired with their frame)", f"{result['labels_paired']}"],
+        ["camera frames seen / received by classifier / classified",
+         f"{counts['camera_frames_seen_here']} / {counts['classifier_received']} / {counts['classified']}"],
+        ["dropped over the rate cap / replaced in the 1-deep queue",
+         f"{counts['dropped_over_rate']} / {counts['replaced_in_queue']}"],
+        ["stale frames classified", f"{result['stale_frames_classified']}"],
+        *[[f"RSS {name} start → end [MiB]", f"{start_mem[name]:.1f} → {end_mem[name]:.1f} ({100 * growth[name]:+.2f}%)"]
+          for name in start_mem],
+    ]))
+    print(f"checks: {result['checks']}")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
