@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tactile_material_ros.cli.main import main
 from tactile_material_ros.inference.model_card import ModelIntegrityError, sha256_file
 from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
+from tactile_material_ros.learning.explain_figure import Explainer
 
 MATERIALS = ["rubber", "wood", "plastic", "silicone"]  # library order: plastic, rubber, wood, silicone
 TINY = ["--size", "micro", "--image-size", "32", "--patch-size", "8", "--batch-size", "8"]
@@ -73,6 +75,13 @@ def test_export_card_records_parity_provenance_and_int8(chain: dict) -> None:
     classifier = OnnxClassifier(model)
     for n in (1, 5):
         assert classifier.logits_from_input(np.zeros((n, 3, 32, 32), np.float32)).shape == (n, 4)
+    # the PyTorch weights beside it explain the very model the ONNX file runs
+    assert card["pytorch"]["directory"] == "tiny_torch"
+    explainer = Explainer.for_model(model)
+    pixels = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        torch_logits = explainer.student(torch.from_numpy(pixels)).logits.numpy()
+    np.testing.assert_allclose(classifier.logits_from_input(pixels), torch_logits, atol=1e-4)
 
 
 def test_classify_prints_one_json_line_per_image(chain: dict, capsys: pytest.CaptureFixture) -> None:
