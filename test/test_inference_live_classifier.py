@@ -40,6 +40,13 @@ def _live(model_path: Path, **kwargs: object) -> LiveClassifier:
     return LiveClassifier.from_config(ClassifierConfig(model_path=str(model_path), **kwargs))
 
 
+def _start_cycle(live: LiveClassifier, rng: np.random.Generator, press_s: float) -> None:
+    """`approaching`, one free frame (the cycle's reference, reference_frames=1), then a press at ``press_s``."""
+    live.on_state("approaching", 0.0)
+    live.on_frame(StampedFrame(0.1, _frame(rng)))
+    live.on_press(press_s)
+
+
 def test_a_cycle_fuses_the_frames_of_both_hold_windows_into_one_label(model_path: Path) -> None:
     live = _live(model_path, hold_window_s=0.3, max_frames_per_press=50, reference_frames=3)
     rng = np.random.default_rng(0)
@@ -99,9 +106,7 @@ def test_with_presses_per_cycle_0_the_label_waits_for_done(model_path: Path) -> 
 def test_a_hold_window_is_classified_frame_by_frame_at_evenly_spaced_picks(model_path: Path) -> None:
     live = _live(model_path, hold_window_s=0.3, max_frames_per_press=4, reference_frames=1)
     rng = np.random.default_rng(8)
-    live.on_state("approaching", 0.0)
-    live.on_frame(StampedFrame(0.0, _frame(rng)))                # the cycle's reference
-    live.on_press(1.0)
+    _start_cycle(live, rng, press_s=1.0)
     classified = []
     for i in range(12):                                          # 30 fps: picks at 1.0, 1.1, 1.2, 1.3 s
         live.on_frame(StampedFrame(round(1.0 + i / 30, 4), _frame(rng, 1.0)))
@@ -208,9 +213,7 @@ def test_bad_settings_are_refused_with_the_parameter_and_its_range(kwargs: dict,
 def test_frames_of_a_hold_window_that_arrive_after_retracting_still_count(model_path: Path) -> None:
     live = _live(model_path, hold_window_s=0.5, max_frames_per_press=50, reference_frames=1)
     rng = np.random.default_rng(6)
-    live.on_state("approaching", 0.0)
-    live.on_frame(StampedFrame(0.1, _frame(rng)))                # the cycle's reference
-    live.on_press(1.0)
+    _start_cycle(live, rng, press_s=1.0)
     live.on_frame(StampedFrame(1.1, _frame(rng, 1.0)))
     live.on_state("retracting", 1.3)                             # hold shorter than the window: it ends at 1.3 s
     for t in (1.2, 1.25, 1.35, 1.4):                             # late frames, two inside, two after the window
