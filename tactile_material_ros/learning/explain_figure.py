@@ -182,7 +182,7 @@ def draw(explanation: Explanation, title: str) -> Figure:
     legend = [Patch(color=CONCEPT_COLOURS[i], label=f"{name} {100 * p:.0f}%")
               for i, (name, p) in enumerate(explanation.concept_classes())]
     axes[2].legend(handles=legend, loc="lower center", fontsize=7, ncol=2, bbox_to_anchor=(0.5, -0.32),
-                   title=f"concept: head's class (NMF rel. error {error:.3f})", title_fontsize=7)
+                   title="concept: the class the head gives it", title_fontsize=7)
     for ax in axes[:3]:
         ax.axis("off")
     probabilities = explanation.probabilities
