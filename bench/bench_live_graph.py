@@ -216,12 +216,15 @@ def main() -> int:
               "classified": delta("frames_classified"), "dropped_over_rate": delta("frames_dropped_over_rate"),
               "skipped_malformed": delta("frames_skipped"), "labels_received": len(labels)}
     counts["replaced_in_queue"] = max(0, counts["camera_frames_seen_here"] - counts["classifier_received"])
+    stamps = sorted(c[0] for c in camera)
+    camera_fps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
     start_mem, end_mem = memory[0][1], memory[-1][1]
     growth = {name: (end_mem[name] - start_mem[name]) / start_mem[name] for name in start_mem}
     host = machine()
     result.update({
         "command": command_line(), "host": host, "minutes": args.minutes, "fps": args.fps, "rate_hz": args.rate_hz,
         "model": Path(args.model).name, "palpation_cycles": cycles, "model_ms_per_frame": model_ms,
+        "camera_fps_seen": camera_fps,
         "counts": counts, "memory_mib": {"start": start_mem, "end": end_mem, "growth": growth, "samples": memory},
         "checks": {
             "zero_stale_frames": result["stale_frames_classified"] == 0,
@@ -235,6 +238,8 @@ def main() -> int:
     lat = result["latency_capture_to_label_ms"]
     print(markdown_table(["measure", "value"], [
         ["run", f"{args.minutes:g} min, camera {args.fps} fps, rate cap {args.rate_hz:g} Hz, {cycles} palpation cycles"],
+        ["camera frames received here per second (simulated DIGIT rendering from the arm's pose)", f"{camera_fps:.2f}"],
+        ["classifier model time per frame (its diagnostics) [ms]", f"{model_ms:.2f}"],
         ["capture → label p50 / p95 / p99 [ms]", f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f}"],
         ["labels (paired with their frame)", f"{result['labels_paired']}"],
         ["camera frames seen / received by classifier / classified",
