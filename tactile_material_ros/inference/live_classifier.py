@@ -175,7 +175,7 @@ class ReferenceFrame:
 
 
 class Trigger(Protocol):
-    frame_queue_depth: int   # the image subscription's queue: 1 where only the newest frame may be used
+    frame_queue_depth: ClassVar[int]   # the image subscription's queue: 1 where only the newest frame may be used
 
     def on_frame(self, frame: StampedFrame) -> list[Classification]: ...
     def on_state(self, state: str, now_s: float) -> list[Classification]: ...
