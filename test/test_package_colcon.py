@@ -50,6 +50,8 @@ def test_colcon_build_installs_the_package_where_ros2_looks(tmp_path: Path) -> N
     assert {p.name for p in (REPO / "launch").glob("*.launch.py")} == {p.name for p in (share / "launch").iterdir()}
     # models/ holds only what is committed: the bundled model lands here when it exists
     assert {p.name for p in (REPO / "models").glob("*.onnx")} <= {p.name for p in (share / "models").iterdir()}
+    torch_weights = {p.name for p in (REPO / "models" / "tactile_vit_torch").glob("*")}
+    assert torch_weights <= {p.name for p in (share / "models" / "tactile_vit_torch").glob("*")}
     for exe in EXECUTABLES:
         script = install / "lib" / PACKAGE / exe
         assert script.is_file() and os.access(script, os.X_OK), exe
