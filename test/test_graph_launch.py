@@ -18,6 +18,7 @@ import yaml
 
 from tactile_material_ros import graph
 from tactile_material_ros.bringup import command_for, parse_arguments
+from tactile_material_ros.paths import config_file
 
 LAUNCH_FILE = Path(__file__).resolve().parent.parent / "launch" / "palpate_and_classify.launch.py"
 
@@ -140,10 +141,22 @@ def test_the_arguments_reach_the_nodes() -> None:
     assert real["ur_palpation_node"].parameters["arm"] == "ur_rtde"
     assert real["ur_palpation_node"].parameters["robot_ip"] == "10.0.0.5"
     assert real["digit_camera_node"].parameters["serial"] == "D20001"
-    assert real["material_classifier_node"].parameters == {"trigger": "continuous",
+    assert real["material_classifier_node"].parameters == {"trigger": "continuous", "presses_per_cycle": 2,
                                                             "model_path": "/opt/m/tactile_vit.onnx"}
     hand_held = [s.name for s in graph.build_graph({"use_sim": "false", "trigger": "contact"})]
     assert hand_held == ["digit_camera_node", "material_classifier_node"]
+
+
+def test_the_classifier_expects_as_many_presses_as_the_routine_makes(tmp_path: Path) -> None:
+    arm_file = config_file("ur_palpation.yaml")
+    presses = yaml.safe_load(arm_file.read_text())["ur_palpation_node"]["ros__parameters"]["presses"]
+    assert graph.presses_per_cycle(arm_file) == presses
+    three = tmp_path / "ur_palpation.yaml"
+    three.write_text("ur_palpation_node:\n  ros__parameters:\n    presses: 3\n")
+    assert graph.presses_per_cycle(three) == 3
+    three.write_text("ur_palpation_node:\n  ros__parameters:\n    presses: two\n")
+    with pytest.raises(graph.GraphError, match="presses in .* must be an integer, got 'two'"):
+        graph.presses_per_cycle(three)
 
 
 def test_every_parameter_file_exists_and_is_for_its_node() -> None:
