@@ -128,8 +128,13 @@ class _Graph:
     def palpate_once(self, labels_expected: int) -> dict[str, str]:
         """One palpation cycle; returns the classifier's diagnostics published after its last label."""
         future = self.palpate.call_async(Trigger.Request())
-        _spin_until(self.executor, lambda: future.done() and len(self.labels) >= labels_expected, 120.0,
-                    "the palpation and its label(s)")
+        try:
+            _spin_until(self.executor, lambda: future.done() and len(self.labels) >= labels_expected, 120.0,
+                        "the palpation and its label(s)")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}: labels {self.labels}, states {self.states}, palpate answered "
+                               f"{future.done()}, classifier {self.diagnostics[-1:]}; graph output:\n"
+                               + "\n".join(self.output.lines[-40:])) from None
         assert future.result().success, future.result().message
         self.diagnostics.clear()
         _spin_until(self.executor, lambda: bool(self.diagnostics), 5.0, "the classifier's diagnostics")
