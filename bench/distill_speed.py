@@ -23,9 +23,9 @@ from tactile_material_ros.learning.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
 
-# the bundled model's recipe (docs/training.md): 8550 synthetic presses, 10% held out, 10 epochs
+# the bundled model's recipe (docs/training.md): 8550 synthetic presses, 10% held out, 8 epochs
 RECIPE_FRAMES = 8550
-RECIPE_EPOCHS = 10
+RECIPE_EPOCHS = 8
 RECIPE_VAL_FRACTION = 0.1
 RECIPE_TRAIN_FRAMES = round(RECIPE_FRAMES * (1 - RECIPE_VAL_FRACTION))
 
@@ -59,7 +59,7 @@ def timed_distill(data: Path, out: Path, student: StudentConfig, epochs: int, ba
 
 
 def projected_recipe_seconds(images_per_second: float) -> float:
-    """Training-loop time of the bundled recipe (10 epochs over its 7695 training frames) at this speed.
+    """Training-loop time of the bundled recipe (8 epochs over its 7695 training frames) at this speed.
 
     A lower bound: it leaves out preprocessing, validation and checkpoints.
     """

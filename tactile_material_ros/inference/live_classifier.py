@@ -70,6 +70,7 @@ class ClassifierConfig:
     image_width: int = 240
     image_height: int = 320
     top_k: int = 5
+    inference_threads: int = 1
     contact: ContactConfig = field(default_factory=ContactConfig)
 
     def __post_init__(self) -> None:
@@ -89,6 +90,8 @@ class ClassifierConfig:
         _check_range("image_width", self.image_width, 8, 8192, "pixels (240 for a portrait QVGA DIGIT)")
         _check_range("image_height", self.image_height, 8, 8192, "pixels (320 for a portrait QVGA DIGIT)")
         _check_range("top_k", self.top_k, 1, 50, "classes drawn as bars on the overlay")
+        _check_range("inference_threads", self.inference_threads, 1, 64,
+                     "ONNX Runtime threads per frame; 1 leaves the other cores to the camera and the arm")
         if self.reference_file and not Path(self.reference_file).is_file():
             raise ValueError(f"reference_file = {self.reference_file!r} does not exist; give a no-contact frame "
                              "of this sensor (PNG) or leave it empty to capture one from the stream")
@@ -220,7 +223,7 @@ class LiveClassifier:
             reference = cv2.imread(config.reference_file, cv2.IMREAD_COLOR)
             if reference is None:
                 raise ValueError(f"reference_file = {config.reference_file!r} is not a readable image")
-        return cls(OnnxClassifier(config.model_path), config, reference)
+        return cls(OnnxClassifier(config.model_path, threads=config.inference_threads), config, reference)
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -22,7 +22,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class OnnxClassifier:
     """A verified ONNX model and its card. Refuses a model whose sha256 differs from its card."""
 
-    def __init__(self, model_path: str | Path, card_path: str | Path | None = None, threads: int = 2) -> None:
+    def __init__(self, model_path: str | Path, card_path: str | Path | None = None, threads: int = 2,
+                 spinning: bool = False) -> None:
+        """``spinning``: let ONNX Runtime's idle worker threads busy-wait for the next run. Off by
+        default: a robot PC shares its cores with the camera and arm nodes, and a model run at most
+        60 times a second would otherwise burn a core between frames and slow everything beside it."""
         import onnxruntime as ort
 
         self.model_path = Path(model_path)
@@ -30,6 +34,7 @@ class OnnxClassifier:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
 
     @property

@@ -89,6 +89,9 @@ class MaterialClassifierNode(Node):
                 image_height=declare(self, "image_height", 320, "frame height in px (portrait QVGA DIGIT: 320)",
                                      read_only=True, range=(8, 8192)),
                 top_k=declare(self, "top_k", 5, "classes drawn as bars on the overlay", range=(1, 50)),
+                inference_threads=declare(self, "inference_threads", 1, "ONNX Runtime threads per frame (1: "
+                                          "the steadiest latency on a shared 2-core PC, docs/benchmarks.md)",
+                                          read_only=True, range=(1, 64)),
                 contact=ContactConfig(
                     enter_score=declare(self, "contact_enter_score", d.enter_score, "contact score that "
                                         "starts a contact (`tactile-material contact` shows scores)", range=(0.0, 1.0)),
