@@ -70,9 +70,9 @@ def test_a_cycle_fuses_the_frames_of_both_hold_windows_into_one_label(model_path
     stream(1.6, 2.5, 0.0)
     results.extend(live.on_press(2.5))
     stream(2.5, 3.2, 0.8)                      # second press (another imprint); window [2.5, 2.8]
-    # the routine's two presses are in: the label comes with the first frame after the second window,
-    # while the arm still retracts and turns back, and `done` adds nothing
-    assert len(results) == 1 and labelled_at == [min(t for t in frames if t > 2.8)]
+    # the routine's two presses are in: the label comes with the frame that fills the second window's
+    # last slice (the one at its end, 2.8 s), while the arm still holds, and `done` adds nothing
+    assert len(results) == 1 and labelled_at == [max(t for t in frames if t <= 2.8)]
     assert live.on_state("done", 3.2) == []
     result = results[0]
     assert result.stamp_s == max(t for t in frames if t <= 2.8)
@@ -103,16 +103,16 @@ def test_with_presses_per_cycle_0_the_label_waits_for_done(model_path: Path) -> 
     assert result.presses == 2
 
 
-def test_a_hold_window_is_classified_frame_by_frame_at_evenly_spaced_picks(model_path: Path) -> None:
+def test_a_hold_window_is_classified_frame_by_frame_one_frame_per_slice(model_path: Path) -> None:
     live = _live(model_path, hold_window_s=0.3, max_frames_per_press=4, reference_frames=1)
     rng = np.random.default_rng(8)
     _start_cycle(live, rng, press_s=1.0)
     classified = []
-    for i in range(12):                                          # 30 fps: picks at 1.0, 1.1, 1.2, 1.3 s
+    for i in range(12):                                          # 30 fps; slices start at 1.0, 1.075, 1.15, 1.225 s
         live.on_frame(StampedFrame(round(1.0 + i / 30, 4), _frame(rng, 1.0)))
         classified.append(live.counters.frames_classified)
-    # each pick is classified when its frame arrives, not when the window closes
-    assert classified[:10] == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
+    # each slice's first frame is classified when it arrives; with the fourth the window is complete
+    assert classified == [1, 1, 1, 2, 2, 3, 3, 4, 4, 4, 4, 4]
     (result,) = live.on_state("done", 2.0)
     assert result.frames == 4 and result.presses == 1
 
@@ -173,6 +173,17 @@ def test_continuous_mode_classifies_each_frame_as_it_arrives_within_the_rate(mod
     np.testing.assert_array_equal(result.frame, frames[i])
     expected = OnnxClassifier(live.config.model_path).predict_proba(frames[i], live.reference.image)[0]
     np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5)
+
+
+def test_frames_classified_on_arrival_are_checked_for_freshness(model_path: Path) -> None:
+    live = _live(model_path, trigger="continuous", continuous_rate_hz=60.0, reference_frames=1)
+    good = _frame(np.random.default_rng(10), 1.0)
+    data = good.tobytes()
+    for k in range(40):                              # taken 3 ms after capture; frame 30 only 25 ms after
+        stamp = k / 60
+        live.on_image(stamp, "bgr8", H, W, W * 3, data, received_s=stamp + (0.025 if k == 30 else 0.003))
+    assert live.freshness.classified_on_arrival == live.counters.frames_classified == 39   # 1st: the reference
+    assert live.freshness.possibly_stale == 1
 
 
 def test_continuous_mode_at_the_camera_rate_keeps_every_jittered_frame(model_path: Path) -> None:

@@ -26,6 +26,7 @@ class TargetRecord:
     presses: list[PressRecord] = field(default_factory=list)
     force_trace: list[tuple[float, float]] = field(default_factory=list)  # (t - start [s], |F| [N])
     overlay: np.ndarray | None = None
+    overlay_stamp_s: float | None = None  # capture time of the newest frame behind the label
     reference: np.ndarray | None = None   # the sensor's no-contact frame, taken while approaching
     states: list[tuple[float, str]] = field(default_factory=list)  # (t - start [s], palpation state)
     error: str = ""

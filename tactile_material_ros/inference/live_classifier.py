@@ -6,11 +6,12 @@ due. Triggers are registered by name in :data:`TRIGGERS`:
 
 - ``press``: frames are buffered by capture stamp; on each press (stamp = the moment the
   force settled) the frames captured in ``[stamp, stamp + hold_window_s]`` are classified
-  (at most ``max_frames_per_press`` of them, at pick times evenly spaced over the window),
-  each as it arrives, so that little is left to do when the window ends. When the arm starts
-  retracting before the window's end, the window ends there. It closes when a frame newer
-  than its end arrives (frames may arrive late: a window stays open for them until then, or
-  until ``done``). A cycle runs from the state ``approaching`` to ``done``; its presses are
+  (at most ``max_frames_per_press`` of them: the window is cut into that many equal slices
+  and the first frame of each is taken), each classified as it arrives, so that nothing is
+  left to do when the window ends. When the arm starts retracting before the window's end,
+  the window ends there. It closes as soon as every slice has had its frame, or when a frame
+  newer than its end arrives (frames may arrive late: a window stays open for them until then,
+  or until ``done``). A cycle runs from the state ``approaching`` to ``done``; its presses are
   fused (:mod:`press_fusion`) into one result as soon as ``presses_per_cycle`` windows have
   closed (the routine's own count: the label does not wait for the arm to retract and turn
   back), or at ``done`` when fewer came or ``presses_per_cycle`` is 0. A ``fault`` drops the
@@ -44,6 +45,7 @@ import cv2
 import numpy as np
 
 from tactile_material_ros.inference.contact_detection import ContactConfig, ContactDetector, ContactEvent, contact_score
+from tactile_material_ros.inference.frame_freshness import FrameFreshness
 from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
 from tactile_material_ros.inference.press_fusion import decide, fuse_log_probabilities
 from tactile_material_ros.inference.raw_image import ByteData, ImageFormatError, frame_from_fields
@@ -205,6 +207,7 @@ class LiveClassifier:
         self.model = model
         self.config = config
         self.counters = Counters()
+        self.freshness = FrameFreshness()
         self.reference = ReferenceFrame(config.reference_frames)
         trigger_class = TRIGGERS[config.trigger]
         self.needs_reference = model.card.preprocessing.subtract_background or trigger_class.needs_reference
@@ -241,8 +244,10 @@ class LiveClassifier:
 
     # --- events -------------------------------------------------------------------------
     def on_image(self, stamp_s: float, encoding: str, height: int, width: int, step: int,
-                 data: ByteData) -> list[Classification]:
-        """A raw image message: checked, converted, then handed to the trigger; malformed ones are counted."""
+                 data: ByteData, received_s: float | None = None) -> list[Classification]:
+        """A raw image message: checked, converted, then handed to the trigger; malformed ones are counted.
+
+        ``received_s``: when the message was taken, on the camera's clock; it feeds :attr:`freshness`."""
         self.counters.frames_received += 1
         try:
             image = frame_from_fields(encoding, height, width, step, data, self.expected_size)
@@ -251,7 +256,12 @@ class LiveClassifier:
             self.counters.last_skip_reason = str(exc)
             log.debug("image skipped: %s", exc)
             return []
-        return self.on_frame(StampedFrame(stamp_s, image))
+        results = self.on_frame(StampedFrame(stamp_s, image))
+        if received_s is not None:
+            self.freshness.received(stamp_s)
+            if any(r.stamp_s == stamp_s for r in results):
+                self.freshness.classified_on_arrival_of(stamp_s, received_s)
+        return results
 
     def on_frame(self, frame: StampedFrame) -> list[Classification]:
         if self.reference.capturing:
@@ -307,6 +317,11 @@ class _Press:
     frames: list[StampedFrame] = field(default_factory=list)
     latency_s: float = 0.0
 
+    @property
+    def complete(self) -> bool:
+        """Every pick time has had its frame: nothing more of this window would be used."""
+        return not self.picks_s
+
     def wants(self, frame: StampedFrame) -> bool:
         """In the window and at or past the next pick time."""
         return self.stamp_s <= frame.stamp_s <= self.end_s and bool(self.picks_s) and frame.stamp_s >= self.picks_s[0]
@@ -331,10 +346,9 @@ class PressTrigger(_Idle):
         self._first_press: _Press | None = None
 
     def _picks(self, stamp_s: float) -> deque[float]:
+        """The window cut into ``max_frames_per_press`` equal slices, one pick at the start of each."""
         n = self.config.max_frames_per_press
-        if n == 1:
-            return deque([stamp_s + self.config.hold_window_s / 2])
-        return deque(stamp_s + i * self.config.hold_window_s / (n - 1) for i in range(n))
+        return deque(stamp_s + i * self.config.hold_window_s / n for i in range(n))
 
     def _take(self, press: _Press, frame: StampedFrame) -> None:
         """Classify one frame of ``press`` now; the picks it passed are done."""
@@ -355,7 +369,7 @@ class PressTrigger(_Idle):
         for press in self._open:
             if press.wants(frame):
                 self._take(press, frame)
-        for press in [p for p in self._open if frame.stamp_s > p.end_s]:
+        for press in [p for p in self._open if p.complete or frame.stamp_s > p.end_s]:
             self._close(press)
         return self._conclude_if_complete()
 
@@ -397,7 +411,7 @@ class PressTrigger(_Idle):
         for frame in [f for f in self._frames if f.stamp_s >= stamp_s]:  # frames that came before the message
             if press.wants(frame):
                 self._take(press, frame)
-        if self._frames and self._frames[-1].stamp_s > press.end_s:
+        if press.complete or (self._frames and self._frames[-1].stamp_s > press.end_s):
             self._close(press)
         return self._conclude_if_complete()
 

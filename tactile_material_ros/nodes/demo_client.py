@@ -58,7 +58,10 @@ def _image_frame(msg: Image) -> np.ndarray | None:
 
 class DemoClient(Node):
     def __init__(self, palpation_node: str = "ur_palpation_node",
-                 classifier_node: str = "material_classifier_node", **node_kwargs: Any) -> None:
+                 classifier_node: str = "material_classifier_node", record_frames: bool = True,
+                 **node_kwargs: Any) -> None:
+        """``record_frames``: subscribe to the DIGIT images for the report's pictures and explanations
+        (off for a client that only wants labels and timings, like bench/bench_press_mode.py)."""
         super().__init__("demo_client", **node_kwargs)
         self._lock = threading.Lock()
         self._record: TargetRecord | None = None
@@ -71,7 +74,8 @@ class DemoClient(Node):
         self.create_subscription(WrenchStamped, "palpation/press", self._on_press, ANY_QOS)
         self.create_subscription(WrenchStamped, "palpation/wrench", self._on_wrench, ANY_QOS)
         self.create_subscription(String, "palpation/state", self._on_state, STATE_QOS)
-        self.create_subscription(Image, "digit/image_raw", self._on_image, SENSOR_QOS)
+        if record_frames:
+            self.create_subscription(Image, "digit/image_raw", self._on_image, SENSOR_QOS)
         self.palpate = self.create_client(Trigger, "palpation/palpate")
         self.set_parameters = self.create_client(SetParameters, f"/{palpation_node}/set_parameters")
         self.get_parameters = self.create_client(GetParameters, f"/{classifier_node}/get_parameters")
@@ -98,8 +102,11 @@ class DemoClient(Node):
         self._with_record(update)
 
     def _on_overlay(self, msg: Image) -> None:
-        frame = _image_frame(msg)
-        self._with_record(lambda r: setattr(r, "overlay", frame))
+        frame, stamp = _image_frame(msg), _seconds(msg.header.stamp)
+
+        def update(r: TargetRecord) -> None:
+            r.overlay, r.overlay_stamp_s = frame, stamp
+        self._with_record(update)
 
     def _on_press(self, msg: WrenchStamped) -> None:
         f = msg.wrench.force

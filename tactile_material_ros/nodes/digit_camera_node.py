@@ -144,7 +144,7 @@ class DigitCameraNode(Node):
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.exit(run(DigitCameraNode, argv, threads=2))
+    sys.exit(run(DigitCameraNode, argv))
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ class MaterialClassifierNode(Node):
     def _on_image(self, msg: Image) -> None:
         self._last_frame_s = self._now_s()
         self._publish(self.live.on_image(_seconds(msg.header.stamp), msg.encoding, msg.height, msg.width,
-                                         msg.step, msg.data))
+                                         msg.step, msg.data, received_s=self._last_frame_s))
 
     def _on_state(self, msg: String) -> None:
         self._publish(self.live.on_state(msg.data, self._now_s()))
@@ -161,6 +161,7 @@ class MaterialClassifierNode(Node):
         for result in results:
             names = self.live.class_names
             self._label_pub.publish(String(data=result.label))
+            self.live.freshness.published(result.stamp_s, self._now_s())
             probs = Float32MultiArray()
             probs.layout.dim = [MultiArrayDimension(label="material", size=len(names), stride=len(names))]
             probs.data = [float(p) for p in result.probabilities]
@@ -229,6 +230,7 @@ class MaterialClassifierNode(Node):
             "presses_without_frames": c.presses_without_frames,
             "latency_last_ms": f"{1000 * c.last_latency_s:.1f}",
             "latency_per_frame_ms": f"{1000 * c.latency_per_frame_s:.1f}",
+            **self.live.freshness.summary(),
         }
         publish_diagnostics(self, self._diag_pub, [diagnostic_status(self, "classifier", level, message, values)])
 
