@@ -19,9 +19,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from measurement import RESULTS_DIR, command_line, machine, write_results
+
 from tactile_material_ros.paths import model_file
 
-RESULTS = Path(__file__).resolve().parent / "results" / "classify_accuracy.json"
+RESULTS = RESULTS_DIR / "classify_accuracy.json"
 DEMO_MATERIALS = ("rubber", "plastic", "wood", "silicone")
 
 
@@ -55,9 +57,8 @@ def main() -> int:
     top1 = sum(correct.values()) / sum(total.values())
     result = {"model": args.model, "data": str(data.resolve()), "frames": sum(total.values()), "top1": top1,
               "per_class": per_class, "demo_materials": {m: per_class.get(m) for m in DEMO_MATERIALS},
-              "seconds": round(time.perf_counter() - t0, 1)}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+              "seconds": round(time.perf_counter() - t0, 1), "command": command_line(), "host": machine()}
+    write_results("classify_accuracy", result)
     print(f"{'class':<10} accuracy")
     for c, acc in per_class.items():
         print(f"{c:<10} {100 * acc:6.1f}%{'   (demo)' if c in DEMO_MATERIALS else ''}")

@@ -11,20 +11,17 @@ table reports the median and the 95th percentile.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from measurement import RESULTS_DIR, command_line, machine, write_results
 
 from tactile_material_ros.sim.contact_model import Cylinder, Flat, Sphere
 from tactile_material_ros.sim.digit_renderer import DigitRenderer
 from tactile_material_ros.sim.textures import clear_tile_cache, texture_tile
 
-RESULTS = Path(__file__).resolve().parent / "results" / "renderer.json"
+RESULTS = RESULTS_DIR / "renderer.json"
 TARGET_MS = 15.0
 SHAPES = {"sphere 35 mm": Sphere(0.035), "sphere 8 mm": Sphere(0.008), "cylinder": Cylinder(0.006, 0.05),
           "flat": Flat()}
@@ -77,11 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         "cases_ms": cases,
         "texture_tile_ms": {"median": float(np.median(list(tiles.values()))), "max": max(tiles.values()),
                             "per_material": tiles},
-        "machine": {"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count()},
-        "command": "python bench/bench_renderer.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": machine(),
+        "command": command_line(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results("renderer", result)
     print(f"{'case':24s} {'median ms':>10s} {'p95 ms':>8s}")
     for name, stats in cases.items():
         print(f"{name:24s} {stats['median']:10.2f} {stats['p95']:8.2f}")
