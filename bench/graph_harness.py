@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from tactile_material_ros.bringup import GraphProcesses
@@ -51,7 +51,7 @@ class LiveGraph:
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in close())
         self.processes = GraphProcesses(specs, env, out=self._log)
         self.context = rclpy.context.Context()
-        self.executor: MultiThreadedExecutor | None = None
+        self.executor: SingleThreadedExecutor | None = None
         self._spinner: threading.Thread | None = None
 
     def start(self, listener: Callable[[rclpy.context.Context], Node]) -> Node:
@@ -59,7 +59,8 @@ class LiveGraph:
         self.processes.start()
         rclpy.init(context=self.context, domain_id=self.domain_id)
         node = listener(self.context)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        # one thread: rclpy's multi-threaded executor costs a Python listener more than it gains
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(node)
         self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
         self._spinner.start()
