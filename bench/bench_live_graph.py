@@ -51,7 +51,6 @@ from tactile_material_ros.nodes.node_support import RESULT_QOS
 from tactile_material_ros.paths import model_file
 
 log = logging.getLogger("bench_live_graph")
-BEST_EFFORT = QoSProfile(depth=20, reliability=ReliabilityPolicy.BEST_EFFORT)
 RELIABLE_DEEP = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 TAKE_MARGIN_S = 0.002
 LABEL_BOUND_P95_MS = 30.0
