@@ -33,6 +33,7 @@ from std_srvs.srv import Trigger
 
 from tactile_material_ros.demo.records import PressRecord, TargetRecord
 from tactile_material_ros.demo.report import format_table, write_report
+from tactile_material_ros.inference.live_classifier import ReferenceFrame
 from tactile_material_ros.inference.raw_image import ImageFormatError, frame_from_fields
 from tactile_material_ros.nodes.node_support import SENSOR_QOS, STATE_QOS
 from tactile_material_ros.sim.scene import load_scene
@@ -67,7 +68,7 @@ class DemoClient(Node):
         self._record: TargetRecord | None = None
         self._start_s = 0.0
         self._pending_frames: list[PressRecord] = []
-        self._reference_frames: list[np.ndarray] | None = None  # collecting while not None
+        self._reference = ReferenceFrame(REFERENCE_FRAMES)  # the classifier's own median-of-N capture
         self.create_subscription(String, "material_label", self._on_label, ANY_QOS)
         self.create_subscription(Float32MultiArray, "material_probabilities", self._on_probabilities, ANY_QOS)
         self.create_subscription(Image, "material_classifier/overlay", self._on_overlay, ANY_QOS)
@@ -126,19 +127,18 @@ class DemoClient(Node):
         def update(r: TargetRecord) -> None:
             r.states.append((self._now_s() - self._start_s, msg.data))
             if msg.data == "approaching" and r.reference is None:
-                self._reference_frames = []
+                self._reference.capture_next("approaching")
         self._with_record(update)
 
     def _collect_reference(self, msg: Image) -> None:
         """Called with the lock held: the median of the first frames after `approaching`."""
-        if self._reference_frames is None or self._record is None:
+        if not self._reference.capturing or self._record is None:
             return
         frame = _image_frame(msg)
         if frame is not None:
-            self._reference_frames.append(frame)
-        if len(self._reference_frames) >= REFERENCE_FRAMES:
-            self._record.reference = np.median(np.stack(self._reference_frames), axis=0).astype(np.uint8)
-            self._reference_frames = None
+            self._reference.offer(frame)
+        if not self._reference.capturing:
+            self._record.reference = self._reference.image
 
     def _on_image(self, msg: Image) -> None:
         stamp = _seconds(msg.header.stamp)
@@ -187,7 +187,7 @@ class DemoClient(Node):
             return record, self._now_s()
         with self._lock:
             self._record, self._start_s, self._pending_frames = record, self._now_s(), []
-            self._reference_frames = None
+            self._reference = ReferenceFrame(REFERENCE_FRAMES)
         start = self._start_s
         try:
             response = self._wait(self.palpate.call_async(Trigger.Request()), timeout_s, "palpation/palpate")
