@@ -172,6 +172,7 @@ def main() -> int:
         before, camera_before = node.counters("frames_classified"), node.counters("dropped_frames")
         node.clear()
         memory = [(0.0, graph.memory_mib())]
+        cpu_start = graph.cpu_seconds()
         cycles0 = palpator.cycles if palpator else 0
         start = time.monotonic()
         duration = 60.0 * args.minutes
@@ -183,6 +184,7 @@ def main() -> int:
             log.info("%.0f s: %d labels, rss %s", time.monotonic() - start, len(node.labels),
                      {k: round(v, 1) for k, v in memory[-1][1].items()})
         measured_s = time.monotonic() - start
+        cpu_end = graph.cpu_seconds()
         time.sleep(1.5)  # the last labels and overlays in flight, and a diagnostics round
         after, camera_after = node.counters("frames_classified"), node.counters("dropped_frames")
         with node.lock:
@@ -214,12 +216,13 @@ def main() -> int:
                                                               "capture_to_label_ms_p50_p95_p99")}
     start_mem, end_mem = memory[0][1], memory[-1][1]
     growth = {name: (end_mem[name] - start_mem[name]) / start_mem[name] for name in start_mem}
+    cpu_share = {name: (cpu_end[name] - cpu_start[name]) / measured_s for name in cpu_start}
     host = machine()
     result.update({
         "command": command_line(), "host": host, "minutes": args.minutes, "fps": args.fps, "rate_hz": args.rate_hz,
         "model": Path(args.model).name, "palpation_cycles": cycles, "model_ms_per_frame": model_ms,
         "camera_fps_seen": camera_fps,
-        "counts": counts, "memory_mib": {"start": start_mem, "end": end_mem, "growth": growth, "samples": memory},
+        "counts": counts, "cpu_cores_used": cpu_share, "memory_mib": {"start": start_mem, "end": end_mem, "growth": growth, "samples": memory},
         "checks": {
             "zero_stale_frames": counts["possibly_stale"] == 0,
             f"label_p95_at_most_{LABEL_BOUND_P95_MS:g}_ms": own_p95 <= LABEL_BOUND_P95_MS,
@@ -245,6 +248,8 @@ def main() -> int:
         ["classified frames possibly stale (taken ≥ 1 camera period after capture)",
          f"{counts['possibly_stale']} of {counts['classified_on_arrival']}"],
         ["frame age when taken p50 / p99 / max [ms]", str(after.get("frame_age_at_take_ms_p50_p99_max"))],
+        ["CPU used, in cores (of 2): " + ", ".join(cpu_share),
+         " / ".join(f"{share:.2f}" for share in cpu_share.values())],
         *[[f"RSS {name} start → end [MiB]", f"{start_mem[name]:.1f} → {end_mem[name]:.1f} ({100 * growth[name]:+.2f}%)"]
           for name in start_mem],
     ]))

@@ -38,6 +38,16 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far [s] (Linux /proc), NaN once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    # after the command name: state is field 3, utime and stime are fields 14 and 15 (proc(5))
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class LiveGraph:
     """Start the graph with ``arguments`` (as bringup takes them) and ``overrides`` per node name."""
 
@@ -72,6 +82,10 @@ class LiveGraph:
 
     def memory_mib(self) -> dict[str, float]:
         return {name: rss_mib(pid) for name, pid in self.pids.items()}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each node's process and by this one (the benchmark's listener)."""
+        return {**{name: cpu_seconds(pid) for name, pid in self.pids.items()}, "benchmark": cpu_seconds(os.getpid())}
 
     def check_running(self) -> None:
         ended = self.processes.exited()

@@ -215,3 +215,18 @@ def test_contact_model_inverse_and_stiffness_agree() -> None:
             h = 1e-7
             slope = (model.force_at_depth(shape, e, depth + h) - model.force_at_depth(shape, e, depth - h)) / (2 * h)
             assert model.stiffness_at_depth(shape, e, depth) == pytest.approx(slope, rel=1e-4)
+
+
+def test_sensor_noise_sampler_is_a_seeded_standard_normal() -> None:
+    from statistics import NormalDist
+
+    from tactile_material_ros.sim.sensor_noise import standard_normal
+
+    drawn = standard_normal(np.random.default_rng(3), (400_000,))
+    assert drawn.dtype == np.float32
+    values = drawn.astype(np.float64)
+    assert abs(values.mean()) < 0.01 and values.std() == pytest.approx(1.0, abs=0.01)
+    for p in (0.01, 0.1, 0.5, 0.9, 0.99):  # the quantiles of N(0, 1)
+        assert np.quantile(values, p) == pytest.approx(NormalDist().inv_cdf(p), abs=0.02)
+    assert np.array_equal(standard_normal(np.random.default_rng(3), (5, 4)), standard_normal(np.random.default_rng(3), (5, 4)))
+    assert not np.array_equal(standard_normal(np.random.default_rng(3), (5, 4)), standard_normal(np.random.default_rng(4), (5, 4)))
