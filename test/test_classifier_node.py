@@ -23,6 +23,7 @@ from model_fixture import make_test_model
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, String
 
@@ -100,6 +101,12 @@ def _spin_until(executor: SingleThreadedExecutor, done: Callable[[], bool], time
         executor.spin_once(timeout_sec=0.05)
 
 
+def _info(sequence: int) -> MessageInfo:
+    """What rmw hands the callback with a message: received now, the publisher's sequence number."""
+    return MessageInfo(source_timestamp=time.time_ns(), received_timestamp=time.time_ns(),
+                       publication_sequence_number=sequence, reception_sequence_number=None, publisher_gid=None)
+
+
 def test_a_thousand_malformed_images_are_counted_skipped_and_valid_frames_still_classified(
         model_path: Path, ros_context: rclpy.context.Context) -> None:
     node = MaterialClassifierNode(context=ros_context, parameter_overrides=[
@@ -118,10 +125,10 @@ def test_a_thousand_malformed_images_are_counted_skipped_and_valid_frames_still_
                               lambda m: diagnostics.extend({kv.key: kv.value for kv in s.values} for s in m.status), 10)
     try:
         rng = np.random.default_rng(0)
-        node._on_image(_image("bgr8", H, W, W * 3, _frame(rng).tobytes()))   # the start-up reference
+        node._on_image(_image("bgr8", H, W, W * 3, _frame(rng).tobytes()), _info(1))   # the start-up reference
         count = 1200
-        for msg in _malformed_images(random.Random(1), count):
-            node._on_image(msg)
+        for k, msg in enumerate(_malformed_images(random.Random(1), count)):
+            node._on_image(msg, _info(k + 2))
         counters = node.live.counters
         assert counters.frames_skipped == count
         assert counters.frames_received == count + 1
@@ -130,7 +137,7 @@ def test_a_thousand_malformed_images_are_counted_skipped_and_valid_frames_still_
         frame = _frame(rng, contact=True)
         padded = np.zeros((H, W * 3 + 16), np.uint8)
         padded[:, : W * 3] = frame.reshape(H, W * 3)
-        node._on_image(_image("bgr8", H, W, W * 3 + 16, padded.tobytes(), 1.0))
+        node._on_image(_image("bgr8", H, W, W * 3 + 16, padded.tobytes(), 1.0), _info(count + 2))
         _spin_until(executor, lambda: bool(labels), 5.0, "a label after the malformed images")
         assert counters.frames_classified == 1
         node._publish_diagnostics()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from model_fixture import make_test_model
 
+from tactile_material_ros.inference.frame_freshness import Delivery
 from tactile_material_ros.inference.live_classifier import ClassifierConfig, LiveClassifier, StampedFrame
 from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
 from tactile_material_ros.inference.press_fusion import fuse_log_probabilities
@@ -179,11 +180,16 @@ def test_frames_classified_on_arrival_are_checked_for_freshness(model_path: Path
     live = _live(model_path, trigger="continuous", continuous_rate_hz=60.0, reference_frames=1)
     good = _frame(np.random.default_rng(10), 1.0)
     data = good.tobytes()
-    for k in range(40):                              # taken 3 ms after capture; frame 30 only 25 ms after
-        stamp = k / 60
-        live.on_image(stamp, "bgr8", H, W, W * 3, data, received_s=stamp + (0.025 if k == 30 else 0.003))
-    assert live.freshness.classified_on_arrival == live.counters.frames_classified == 39   # 1st: the reference
-    assert live.freshness.possibly_stale == 1
+    for k in range(40):            # each arrives 2 ms after capture and is taken at 3 ms; frame 30 is taken at
+        stamp = k / 60             # 25 ms, after frame 31 arrived; frame 36 never comes through
+        if k == 36:
+            continue
+        taken = stamp + (0.025 if k == 30 else 0.003)
+        live.on_image(stamp, "bgr8", H, W, W * 3, data, Delivery(taken, stamp + 0.002, k + 1))
+    f = live.freshness
+    assert f.classified_on_arrival == live.counters.frames_classified == 38   # the 1st one: the reference
+    assert (f.stale, f.unverified, f.never_taken, f.possibly_stale) == (1, 1, 1, 0)
+    assert f.verified_newest == 38 - 1 - 1 - 1   # and the last one still waits for its successor
 
 
 def test_continuous_mode_at_the_camera_rate_keeps_every_jittered_frame(model_path: Path) -> None:

@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 from tactile_material_ros.inference.contact_detection import ContactConfig, ContactDetector, ContactEvent, contact_score
-from tactile_material_ros.inference.frame_freshness import FrameFreshness
+from tactile_material_ros.inference.frame_freshness import Delivery, FrameFreshness
 from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
 from tactile_material_ros.inference.press_fusion import decide, fuse_log_probabilities
 from tactile_material_ros.inference.raw_image import ByteData, ImageFormatError, frame_from_fields
@@ -244,10 +244,11 @@ class LiveClassifier:
 
     # --- events -------------------------------------------------------------------------
     def on_image(self, stamp_s: float, encoding: str, height: int, width: int, step: int,
-                 data: ByteData, received_s: float | None = None) -> list[Classification]:
+                 data: ByteData, delivery: Delivery | None = None) -> list[Classification]:
         """A raw image message: checked, converted, then handed to the trigger; malformed ones are counted.
 
-        ``received_s``: when the message was taken, on the camera's clock; it feeds :attr:`freshness`."""
+        ``delivery``: when and how the message reached the node, on the camera's clock; it feeds
+        :attr:`freshness`."""
         self.counters.frames_received += 1
         try:
             image = frame_from_fields(encoding, height, width, step, data, self.expected_size)
@@ -255,12 +256,11 @@ class LiveClassifier:
             self.counters.frames_skipped += 1
             self.counters.last_skip_reason = str(exc)
             log.debug("image skipped: %s", exc)
-            return []
-        results = self.on_frame(StampedFrame(stamp_s, image))
-        if received_s is not None:
-            self.freshness.received(stamp_s)
-            if any(r.stamp_s == stamp_s for r in results):
-                self.freshness.classified_on_arrival_of(stamp_s, received_s)
+            results: list[Classification] = []
+        else:
+            results = self.on_frame(StampedFrame(stamp_s, image))
+        if delivery is not None:
+            self.freshness.received(stamp_s, delivery, classified=any(r.stamp_s == stamp_s for r in results))
         return results
 
     def on_frame(self, frame: StampedFrame) -> list[Classification]:

@@ -3,14 +3,15 @@
 A thin shell around :class:`inference.live_classifier.LiveClassifier`: it declares the
 parameters, builds the validated config, and translates messages. Subscribes
 ``digit/image_raw`` (sensor QoS), ``palpation/state`` (reliable, transient local),
-``palpation/press`` and ``palpation/tcp_pose``; publishes ``material_label``,
-``material_probabilities``, ``material_classifier/overlay``, ``material_markers`` and
-``/diagnostics``. See README's interface table and docs/classifier.md.
+``palpation/press`` and, with the press trigger (where the markers go), ``palpation/tcp_pose``;
+publishes ``material_label``, ``material_probabilities``, ``material_classifier/overlay``,
+``material_markers`` and ``/diagnostics``. See README's interface table and docs/classifier.md.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from builtin_interfaces.msg import Time
@@ -18,11 +19,13 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Point, PoseStamped, WrenchStamped
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import Image
 from std_msgs.msg import ColorRGBA, Float32MultiArray, MultiArrayDimension, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from tactile_material_ros.inference.contact_detection import ContactConfig
+from tactile_material_ros.inference.frame_freshness import Delivery
 from tactile_material_ros.inference.live_classifier import Classification, ClassifierConfig, LiveClassifier
 from tactile_material_ros.inference.model_card import ModelIntegrityError
 from tactile_material_ros.inference.overlay import draw_overlay, label_colour
@@ -124,7 +127,8 @@ class MaterialClassifierNode(Node):
         self.create_subscription(Image, "digit/image_raw", self._on_image, image_qos)
         self.create_subscription(String, "palpation/state", self._on_state, STATE_QOS)
         self.create_subscription(WrenchStamped, "palpation/press", self._on_press, RESULT_QOS)
-        self.create_subscription(PoseStamped, "palpation/tcp_pose", self._on_pose, SENSOR_QOS)
+        if config.trigger == "press":  # only press results carry a position; 100 Hz poses cost the others time
+            self.create_subscription(PoseStamped, "palpation/tcp_pose", self._on_pose, SENSOR_QOS)
         self.create_timer(1.0, self._publish_diagnostics)
         self._pose: PoseStamped | None = None
         self._marker_ids: dict[tuple[int, int], int] = {}
@@ -138,10 +142,12 @@ class MaterialClassifierNode(Node):
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image, info: MessageInfo) -> None:
+        taken_s = time.time()  # the camera stamps with the system clock, as rmw's receive time is
         self._last_frame_s = self._now_s()
+        delivery = Delivery(taken_s, info["received_timestamp"] * 1e-9 or None, info.get("publication_sequence_number"))
         self._publish(self.live.on_image(_seconds(msg.header.stamp), msg.encoding, msg.height, msg.width,
-                                         msg.step, msg.data, received_s=self._last_frame_s))
+                                         msg.step, msg.data, delivery))
 
     def _on_state(self, msg: String) -> None:
         self._publish(self.live.on_state(msg.data, self._now_s()))
@@ -161,7 +167,7 @@ class MaterialClassifierNode(Node):
         for result in results:
             names = self.live.class_names
             self._label_pub.publish(String(data=result.label))
-            self.live.freshness.published(result.stamp_s, self._now_s())
+            self.live.freshness.published(result.stamp_s, time.time())
             probs = Float32MultiArray()
             probs.layout.dim = [MultiArrayDimension(label="material", size=len(names), stride=len(names))]
             probs.data = [float(p) for p in result.probabilities]
