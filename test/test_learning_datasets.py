@@ -104,7 +104,7 @@ def test_synthetic_captions_follow_the_library_term_statistics() -> None:
 def test_synth_plan_varies_shape_force_angle_and_sensor_and_new_seeds_are_unseen() -> None:
     import math
 
-    from tactile_material_ros.learning.synth import SynthConfig, _sensor_params, plan_presses
+    from tactile_material_ros.learning.synth import SynthConfig, sensor_params, plan_presses
     from tactile_material_ros.sim.contact_model import Cylinder, Flat, Sphere
 
     config = SynthConfig(per_class=200, seed=0, materials=("wood", "rubber"), sensors=6)
@@ -122,6 +122,6 @@ def test_synth_plan_varies_shape_force_angle_and_sensor_and_new_seeds_are_unseen
     assert len({p.sensor for p in presses}) == 6
     assert plan_presses(config) == presses  # deterministic in the seed
     unseen = SynthConfig(per_class=200, seed=1, materials=("wood", "rubber"), sensors=6)
-    seen_backgrounds = {_sensor_params(config, k)[0] for k in range(6)}
-    assert not seen_backgrounds & {_sensor_params(unseen, k)[0] for k in range(6)}
+    seen_backgrounds = {sensor_params(config, k)[0] for k in range(6)}
+    assert not seen_backgrounds & {sensor_params(unseen, k)[0] for k in range(6)}
     assert {p.sample_id for p in plan_presses(unseen)}.isdisjoint({p.sample_id for p in presses})

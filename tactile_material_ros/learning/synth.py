@@ -87,7 +87,7 @@ class Press:
     caption: str
 
 
-def _sensor_params(config: SynthConfig, sensor: int) -> tuple[int, float]:
+def sensor_params(config: SynthConfig, sensor: int) -> tuple[int, float]:
     """(background seed, noise sigma) of a sensor; seeds of different synth seeds never collide."""
     rng = np.random.default_rng([config.seed, 1_000_003, sensor])
     lo, hi = config.noise_sigma_range
@@ -168,10 +168,10 @@ def synthesize(config: SynthConfig, out: str | Path) -> Path:
         (out / "tactile" / name).mkdir(parents=True, exist_ok=True)
     sensors = sorted({p.sensor for p in presses})
     for k in sensors:
-        seed, sigma = _sensor_params(config, k)
+        seed, sigma = sensor_params(config, k)
         reference = _renderer(seed, sigma).no_contact(np.random.default_rng([config.seed, 7, k]))
         cv2.imwrite(str(out / "background" / f"sensor_{k:03d}.png"), reference)
-    jobs = [(p, *_sensor_params(config, p.sensor), str(out / "tactile" / p.material / f"{p.sample_id}.png"))
+    jobs = [(p, *sensor_params(config, p.sensor), str(out / "tactile" / p.material / f"{p.sample_id}.png"))
             for p in presses]
     workers = config.workers or min(2, os.cpu_count() or 1)
     progress = tqdm(total=len(jobs), desc="rendering presses", unit="img")

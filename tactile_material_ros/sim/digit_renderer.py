@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -49,6 +50,8 @@ DEFAULT_NOISE_SIGMA = 2.0
 CONFORM_PRESSURE_PA = 20e3
 # How far a texture patch may move on the tile (px each way) before it repeats.
 _PATCH_RANGE_PX = 100.0
+# (generator, shape) -> standard normal float32 values of that shape
+NoiseSampler = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
 
 
 class DigitRenderer:
@@ -61,6 +64,7 @@ class DigitRenderer:
         background_seed: int = 0,
         noise_sigma: float = DEFAULT_NOISE_SIGMA,
         gel_contact: ContactModel | None = None,
+        noise_sampler: NoiseSampler = standard_normal,
     ) -> None:
         if resolution not in RESOLUTIONS:
             raise ValueError(f"resolution {resolution!r} is not a DIGIT stream; use one of {', '.join(RESOLUTIONS)}")
@@ -70,6 +74,7 @@ class DigitRenderer:
         self.resolution = resolution
         self.background_seed = int(background_seed)
         self.noise_sigma = float(noise_sigma)
+        self.noise_sampler = noise_sampler
         self.contact_model = gel_contact or ContactModel(self.library.gel)
         self.shape_hw = RESOLUTIONS[resolution]
         rows, cols = self.shape_hw
@@ -195,6 +200,6 @@ class DigitRenderer:
     def _finish(self, image: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         if self.noise_sigma > 0.0:
             rng = rng if rng is not None else np.random.default_rng()
-            image += standard_normal(rng, image.shape) * np.float32(self.noise_sigma)
+            image += self.noise_sampler(rng, image.shape) * np.float32(self.noise_sigma)
         np.clip(image, 0.0, 255.0, out=image)
         return (image + 0.5).astype(np.uint8)
