@@ -77,9 +77,9 @@ class DemoClient(Node):
         self.create_subscription(String, "palpation/state", self._on_state, STATE_QOS)
         if record_frames:
             self.create_subscription(Image, "digit/image_raw", self._on_image, SENSOR_QOS)
-        self.palpate = self.create_client(Trigger, "palpation/palpate")
-        self.set_parameters = self.create_client(SetParameters, f"/{palpation_node}/set_parameters")
-        self.get_parameters = self.create_client(GetParameters, f"/{classifier_node}/get_parameters")
+        self.palpate_client = self.create_client(Trigger, "palpation/palpate")
+        self.arm_parameters_client = self.create_client(SetParameters, f"/{palpation_node}/set_parameters")
+        self.classifier_parameters_client = self.create_client(GetParameters, f"/{classifier_node}/get_parameters")
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -162,14 +162,14 @@ class DemoClient(Node):
         return future.result()
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        for client in (self.palpate, self.set_parameters, self.get_parameters):
+        for client in (self.palpate_client, self.arm_parameters_client, self.classifier_parameters_client):
             if not client.wait_for_service(timeout_sec=timeout_s):
                 raise TimeoutError(f"service {client.srv_name} did not appear within {timeout_s:.0f} s: "
                                    "is the graph running (see demo_report/graph.log)?")
 
     def classifier_parameters(self, names: list[str]) -> list[Any]:
         """Values of the classifier's parameters ``names`` (rcl_interfaces ParameterValue each)."""
-        answer = self._wait(self.get_parameters.call_async(GetParameters.Request(names=names)), 10.0,
+        answer = self._wait(self.classifier_parameters_client.call_async(GetParameters.Request(names=names)), 10.0,
                             "the classifier's get_parameters")
         return list(answer.values)
 
@@ -180,7 +180,7 @@ class DemoClient(Node):
         """One cycle on ``target``; returns the record and the clock time of the palpate request."""
         record = TargetRecord(target, material)
         value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=target)
-        answer = self._wait(self.set_parameters.call_async(SetParameters.Request(
+        answer = self._wait(self.arm_parameters_client.call_async(SetParameters.Request(
             parameters=[Parameter(name="target", value=value)])), 10.0, "the palpation node's set_parameters")
         if not answer.results[0].successful:
             record.error = f"target {target!r} refused: {answer.results[0].reason}"
@@ -190,7 +190,7 @@ class DemoClient(Node):
             self._reference = ReferenceFrame(REFERENCE_FRAMES)
         start = self._start_s
         try:
-            response = self._wait(self.palpate.call_async(Trigger.Request()), timeout_s, "palpation/palpate")
+            response = self._wait(self.palpate_client.call_async(Trigger.Request()), timeout_s, "palpation/palpate")
             if not response.success:
                 record.error = f"palpation failed: {response.message}"
             deadline = time.monotonic() + LABEL_WAIT_S
