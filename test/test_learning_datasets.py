@@ -104,7 +104,7 @@ def test_synthetic_captions_follow_the_library_term_statistics() -> None:
 def test_synth_plan_varies_shape_force_angle_and_sensor_and_new_seeds_are_unseen() -> None:
     import math
 
-    from tactile_material_ros.learning.synth import SynthConfig, sensor_params, plan_presses
+    from tactile_material_ros.learning.synth import SynthConfig, plan_presses, sensor_params
     from tactile_material_ros.sim.contact_model import Cylinder, Flat, Sphere
 
     config = SynthConfig(per_class=200, seed=0, materials=("wood", "rubber"), sensors=6)
