@@ -229,3 +229,16 @@ def test_over_ros_malformed_frames_are_skipped_and_good_ones_labelled(
         executor.shutdown()
         probe.destroy_node()
         context.try_shutdown()
+
+
+@pytest.mark.parametrize(("trigger", "subscribes_pose"), [("press", True), ("contact", False), ("continuous", False)])
+def test_only_the_press_trigger_subscribes_to_the_arm_s_pose(
+        model_path: Path, ros_context: rclpy.context.Context, trigger: str, subscribes_pose: bool) -> None:
+    node = MaterialClassifierNode(context=ros_context, parameter_overrides=[
+        Parameter("model_path", value=str(model_path)), Parameter("trigger", value=trigger)])
+    try:
+        topics = {subscription.topic_name for subscription in node.subscriptions}
+        assert "/digit/image_raw" in topics
+        assert ("/palpation/tcp_pose" in topics) == subscribes_pose
+    finally:
+        node.destroy_node()

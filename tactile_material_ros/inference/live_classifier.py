@@ -181,6 +181,7 @@ class ReferenceFrame:
 
 class Trigger(Protocol):
     frame_queue_depth: ClassVar[int]   # the image subscription's queue: 1 where only the newest frame may be used
+    uses_position: ClassVar[bool]      # its results carry where the sensor pressed (the arm's tool pose)
 
     def on_frame(self, frame: StampedFrame) -> list[Classification]: ...
     def on_state(self, state: str, now_s: float) -> list[Classification]: ...
@@ -192,6 +193,7 @@ class _Idle:
 
     needs_reference: ClassVar[bool] = False   # even when the model does not subtract one
     frame_queue_depth: ClassVar[int] = 5
+    uses_position: ClassVar[bool] = False
 
     def on_state(self, state: str, now_s: float) -> list[Classification]:
         return []
@@ -329,6 +331,8 @@ class _Press:
 
 class PressTrigger(_Idle):
     """Classify each press's hold window as its frames arrive; fuse the presses of one palpation cycle."""
+
+    uses_position = True
 
     KEEP_EXTRA_S: ClassVar[float] = 2.0  # frames are kept this long beyond the hold window
 

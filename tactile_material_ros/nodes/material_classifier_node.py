@@ -127,7 +127,7 @@ class MaterialClassifierNode(Node):
         self.create_subscription(Image, "digit/image_raw", self._on_image, image_qos)
         self.create_subscription(String, "palpation/state", self._on_state, STATE_QOS)
         self.create_subscription(WrenchStamped, "palpation/press", self._on_press, RESULT_QOS)
-        if config.trigger == "press":  # only press results carry a position; 100 Hz poses cost the others time
+        if self.live.trigger.uses_position:  # the 100 Hz poses would only cost the other triggers time
             self.create_subscription(PoseStamped, "palpation/tcp_pose", self._on_pose, SENSOR_QOS)
         self.create_timer(1.0, self._publish_diagnostics)
         self._pose: PoseStamped | None = None
