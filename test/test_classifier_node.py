@@ -218,10 +218,9 @@ def test_over_ros_malformed_frames_are_skipped_and_good_ones_labelled(
         before = len(labels)
         stream_until(lambda: len(labels) > before and bool(skipped) and skipped[-1] == 5,
                      "5 skipped frames in /diagnostics and a label after them")
-        names = ModelCard.load(model_path.with_suffix(".json")).class_names
-        assert labels[0] in (*names, "unknown")
-        assert probabilities[0].layout.dim[0].label == "material" and probabilities[0].layout.dim[0].size == len(names)
-        assert sum(probabilities[0].data) == pytest.approx(1.0, abs=1e-4)
+        # the reference is the first good frame itself: a free gel, so no material, and no probabilities
+        assert set(labels) == {"no_contact"}, labels[:5]
+        assert not probabilities, "a no_contact result must not publish material probabilities"
         assert proc.poll() is None, "the node died"
     finally:
         proc.kill()

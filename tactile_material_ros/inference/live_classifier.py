@@ -47,8 +47,8 @@ import numpy as np
 from tactile_material_ros.inference.contact_detection import ContactConfig, ContactDetector, ContactEvent, contact_score
 from tactile_material_ros.inference.frame_freshness import Delivery, FrameFreshness
 from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
-from tactile_material_ros.inference.press_fusion import decide, fuse_log_probabilities
 from tactile_material_ros.inference.raw_image import ByteData, ImageFormatError, frame_from_fields
+from tactile_material_ros.inference.recognition import FrameAssessment, Reason, Recognizer
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,9 @@ class StampedFrame:
 class Classification:
     """One published result: a fused label with its probabilities and what it was made from."""
 
-    label: str
+    label: str                     # a material, "unknown" or "no_contact" (recognition.py)
     confidence: float
-    probabilities: np.ndarray      # (C,), model card order, sums to 1
+    probabilities: np.ndarray | None   # (C,), model card order, sums to 1; None for no_contact
     frame: np.ndarray              # a frame it was made from, for the overlay
     frames: int                    # frames fused
     presses: int                   # presses fused (1 for contact and continuous)
@@ -125,6 +125,24 @@ class Classification:
     stamp_s: float = 0.0           # capture stamp of the newest frame it was made from
     position_m: Position | None = None   # where the sensor pressed (press trigger)
     frame_id: str = ""
+    reason: str = ""               # why it is not a material: low_confidence, unfamiliar_input, no_contact
+    familiarity: float | None = None     # median familiarity ratio of its frames (above 1: unfamiliar)
+
+
+def result_json(result: Classification, class_names: tuple[str, ...] | list[str]) -> str:
+    """The node's ``material_result``: one result as a JSON object (label, reason, confidence, familiarity,
+    presses, frames, capture stamp, frame, position, and the probabilities by class, null for no_contact)."""
+    import json
+
+    probabilities = (None if result.probabilities is None else
+                     {n: round(float(p), 6) for n, p in zip(class_names, result.probabilities, strict=True)})
+    return json.dumps({
+        "label": result.label, "reason": result.reason, "confidence": round(result.confidence, 6),
+        "familiarity": None if result.familiarity is None else round(result.familiarity, 4),
+        "presses": result.presses, "frames": result.frames, "stamp": result.stamp_s, "frame_id": result.frame_id,
+        "position": list(result.position_m) if result.position_m is not None else None,
+        "probabilities": probabilities,
+    })
 
 
 @dataclass
@@ -138,6 +156,7 @@ class Counters:
     last_skip_reason: str = ""
     last_latency_s: float = 0.0    # model time of the last call (one press, contact or frame)
     model_time_s: float = 0.0      # total model time
+    reasons: dict[str, int] = field(default_factory=lambda: {r.value: 0 for r in Reason})  # results per reason
 
     @property
     def latency_per_frame_s(self) -> float:
@@ -211,8 +230,9 @@ class LiveClassifier:
         self.counters = Counters()
         self.freshness = FrameFreshness()
         self.reference = ReferenceFrame(config.reference_frames)
+        self.recognizer = Recognizer(model, config.contact, config.confidence_threshold)
         trigger_class = TRIGGERS[config.trigger]
-        self.needs_reference = model.card.preprocessing.subtract_background or trigger_class.needs_reference
+        self.needs_reference = True  # every frame is checked for contact against it (recognition.py)
         if reference is not None:
             self._check_reference(reference)
             self.reference.set(reference, f"file {config.reference_file}" if config.reference_file else "given")
@@ -279,18 +299,21 @@ class LiveClassifier:
 
     def _count(self, results: list[Classification]) -> list[Classification]:
         self.counters.results += len(results)
+        for result in results:
+            if result.reason:
+                self.counters.reasons[result.reason] = self.counters.reasons.get(result.reason, 0) + 1
         return results
 
     # --- shared by the triggers ---------------------------------------------------------
-    def probabilities(self, frames: list[np.ndarray]) -> tuple[np.ndarray, float] | None:
-        """Per-frame probabilities (F, C) and the model time, or None when no reference is there yet."""
-        reference = self.reference.image if self.model.card.preprocessing.subtract_background else None
-        if self.model.card.preprocessing.subtract_background and reference is None:
+    def assess(self, frames: list[np.ndarray]) -> tuple[list[FrameAssessment], float] | None:
+        """Per-frame contact, probabilities and familiarity, and the time it took; None without a reference yet."""
+        reference = self.reference.image
+        if reference is None:
             log.warning("%d frame(s) not classified: no no-contact reference yet (waiting for %d frames)",
                         len(frames), self.config.reference_frames)
             return None
         start = time.perf_counter()
-        probs = self.model.predict_proba(frames, reference)
+        probs = self.recognizer.assess(frames, reference)
         latency = time.perf_counter() - start
         c = self.counters
         c.frames_classified += len(frames)
@@ -298,12 +321,13 @@ class LiveClassifier:
         c.last_latency_s = latency
         return probs, latency
 
-    def conclude(self, groups: list[np.ndarray], frame: np.ndarray, latency_s: float, stamp_s: float,
+    def conclude(self, groups: list[list[FrameAssessment]], frame: np.ndarray, latency_s: float, stamp_s: float,
                  position_m: Position | None = None, frame_id: str = "") -> Classification:
-        """Fuse per-press probability arrays into one labelled result."""
-        decision = decide(fuse_log_probabilities(groups), self.class_names, self.config.confidence_threshold)
+        """One labelled result from the assessed frames of each press (recognition.py decides)."""
+        decision = self.recognizer.decide(groups)
         return Classification(decision.label, decision.confidence, decision.probabilities, frame,
-                              sum(len(g) for g in groups), len(groups), latency_s, stamp_s, position_m, frame_id)
+                              sum(len(g) for g in groups), len(groups), latency_s, stamp_s, position_m, frame_id,
+                              decision.reason, decision.familiarity)
 
 
 @dataclass
@@ -315,7 +339,7 @@ class _Press:
     position_m: Position | None
     frame_id: str
     picks_s: deque[float]                        # pick times not reached yet, ascending
-    probabilities: list[np.ndarray] = field(default_factory=list)
+    assessments: list[FrameAssessment] = field(default_factory=list)
     frames: list[StampedFrame] = field(default_factory=list)
     latency_s: float = 0.0
 
@@ -358,10 +382,10 @@ class PressTrigger(_Idle):
         """Classify one frame of ``press`` now; the picks it passed are done."""
         while press.picks_s and press.picks_s[0] <= frame.stamp_s:
             press.picks_s.popleft()
-        scored = self.live.probabilities([frame.image])
+        scored = self.live.assess([frame.image])
         if scored is None:
             return
-        press.probabilities.append(scored[0][0])
+        press.assessments.append(scored[0][0])
         press.frames.append(frame)
         press.latency_s += scored[1]
 
@@ -421,7 +445,7 @@ class PressTrigger(_Idle):
 
     def _close(self, press: _Press) -> None:
         self._open.remove(press)
-        if not press.probabilities:
+        if not press.assessments:
             self.live.counters.presses_without_frames += 1
             log.warning("press at %.3f s: no frame classified in its hold window [%.3f, %.3f] s; is the camera "
                         "streaming, and are both clocks the same?", press.stamp_s, press.stamp_s, press.end_s)
@@ -443,7 +467,7 @@ class PressTrigger(_Idle):
         last = self._closed[-1]
         shown = last.frames[len(last.frames) // 2]
         first = self._first_press
-        return [self.live.conclude([np.stack(p.probabilities) for p in self._closed], shown.image,
+        return [self.live.conclude([p.assessments for p in self._closed], shown.image,
                                    sum(p.latency_s for p in self._closed), max(f.stamp_s for f in last.frames),
                                    first.position_m if first else None, first.frame_id if first else "")]
 
@@ -481,7 +505,7 @@ class ContactTrigger(_Idle):
 
     def _label(self) -> list[Classification]:
         self._labelled = True
-        scored = self.live.probabilities(self._frames)
+        scored = self.live.assess(self._frames)
         if scored is None:
             return []
         return [self.live.conclude([scored[0]], self._frames[-1], scored[1], self._last_stamp_s)]
@@ -514,7 +538,7 @@ class ContinuousTrigger(_Idle):
         if self._tokens < 1.0 - self.TOKEN_EPSILON:
             self.live.counters.frames_dropped += 1
             return []
-        scored = self.live.probabilities([frame.image])
+        scored = self.live.assess([frame.image])
         if scored is None:
             return []
         self._tokens -= 1.0

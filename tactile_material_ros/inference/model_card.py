@@ -43,6 +43,7 @@ class ModelCard:
     model_file: str
     input_name: str = "pixel_values"
     output_name: str = "logits"
+    feature_name: str = ""   # the output with the features the head reads (familiarity check); "" if none
     extra: dict[str, Any] = field(default_factory=dict)  # architecture, metrics, provenance, parity, ...
 
     def __post_init__(self) -> None:
@@ -57,6 +58,7 @@ class ModelCard:
             "class_names": list(self.class_names),
             "input_name": self.input_name,
             "output_name": self.output_name,
+            **({"feature_name": self.feature_name} if self.feature_name else {}),
             "preprocessing": self.preprocessing.to_dict(),
             **self.extra,
         }
@@ -71,7 +73,8 @@ class ModelCard:
             raise ModelIntegrityError(f"model card {path} not found: every model needs its card (export writes both)")
         try:
             raw = json.loads(path.read_text())
-            base = {"format", "model_file", "sha256", "class_names", "input_name", "output_name", "preprocessing"}
+            base = {"format", "model_file", "sha256", "class_names", "input_name", "output_name", "feature_name",
+                    "preprocessing"}
             return cls(
                 class_names=tuple(raw["class_names"]),
                 preprocessing=PreprocessConfig.from_dict(raw["preprocessing"]),
@@ -79,6 +82,7 @@ class ModelCard:
                 model_file=str(raw["model_file"]),
                 input_name=str(raw.get("input_name", "pixel_values")),
                 output_name=str(raw.get("output_name", "logits")),
+                feature_name=str(raw.get("feature_name", "")),
                 extra={k: v for k, v in raw.items() if k not in base},
             )
         except (KeyError, TypeError, ValueError) as exc:

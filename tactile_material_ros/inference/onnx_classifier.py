@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tactile_material_ros.inference.familiarity import Familiarity
 from tactile_material_ros.inference.model_card import ModelCard, load_verified_card
 from tactile_material_ros.inference.preprocessing import preprocess
 
@@ -23,14 +24,21 @@ class OnnxClassifier:
     """A verified ONNX model and its card. Refuses a model whose sha256 differs from its card."""
 
     def __init__(self, model_path: str | Path, card_path: str | Path | None = None, threads: int = 2,
-                 spinning: bool = False) -> None:
-        """``spinning``: let ONNX Runtime's idle worker threads busy-wait for the next run. Off by
+                 spinning: bool = False, require_familiarity: bool = True) -> None:
+        """``require_familiarity``: refuse a card without valid familiarity statistics (FamiliarityError);
+        only export, which writes them, reads a model without.
+
+        ``spinning``: let ONNX Runtime's idle worker threads busy-wait for the next run. Off by
         default: a robot PC shares its cores with the camera and arm nodes, and a model run at most
         60 times a second would otherwise burn a core between frames and slow everything beside it."""
         import onnxruntime as ort
 
         self.model_path = Path(model_path)
         self.card: ModelCard = load_verified_card(self.model_path, card_path)
+        raw = self.card.extra.get("familiarity")
+        self.familiarity: Familiarity | None = (
+            Familiarity.from_card(raw, self.card.sha256, f"the card of {self.model_path.name}")
+            if require_familiarity or raw else None)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -48,6 +56,12 @@ class OnnxClassifier:
     def logits_from_input(self, batch: np.ndarray) -> np.ndarray:
         """Logits (N, C) for already preprocessed input (N, 3, S, S)."""
         return self._session.run([self.card.output_name], {self.card.input_name: batch.astype(np.float32)})[0]
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits (N, C) and, when the card names a feature output, the features (N, D) the head reads."""
+        names = [self.card.output_name] + ([self.card.feature_name] if self.card.feature_name else [])
+        outputs = self._session.run(names, {self.card.input_name: batch.astype(np.float32)})
+        return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
     def predict_proba(self, frames: np.ndarray | list[np.ndarray], reference: np.ndarray | None = None) -> np.ndarray:
         """Per-class probabilities (N, C), class order = ``class_names``."""

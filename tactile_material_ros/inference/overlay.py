@@ -37,11 +37,13 @@ def _bgr255(rgb: tuple[float, float, float]) -> tuple[int, int, int]:
 def draw_overlay(
     frame: np.ndarray,
     class_names: Sequence[str],
-    probabilities: np.ndarray,
+    probabilities: np.ndarray | None,
     label: str,
     top_k: int = 5,
+    reason: str = "",
 ) -> np.ndarray:
-    """A BGR picture: ``frame`` on the left, on the right the label and the ``top_k`` classes as bars."""
+    """A BGR picture: ``frame`` on the left, on the right the label (and why it is not a material, if it is
+    not) and the ``top_k`` classes as bars (none for ``no_contact``, which has no probabilities)."""
     height = max(frame.shape[0], 60 + 34 * top_k)
     canvas = np.full((height, frame.shape[1] + PANEL_WIDTH_PX, 3), 32, dtype=np.uint8)
     canvas[: frame.shape[0], : frame.shape[1]] = frame
@@ -49,9 +51,13 @@ def draw_overlay(
     font = cv2.FONT_HERSHEY_SIMPLEX
     colour = _bgr255(label_colour(label, class_names))
     cv2.putText(canvas, label, (x0, 36), font, 0.9, colour, 2, cv2.LINE_AA)
+    if reason and reason != label:
+        cv2.putText(canvas, reason.replace("_", " "), (x0, 52), font, 0.45, colour, 1, cv2.LINE_AA)
+    if probabilities is None:
+        return canvas
     bar_width = PANEL_WIDTH_PX - 24
     for rank, index in enumerate(np.argsort(probabilities)[::-1][:top_k]):
-        y = 60 + 34 * rank
+        y = 64 + 34 * rank
         p = float(probabilities[index])
         cv2.putText(canvas, f"{class_names[index]} {100 * p:.1f}%", (x0, y + 12), font, 0.45, (230, 230, 230), 1,
                     cv2.LINE_AA)

@@ -4,7 +4,7 @@ A thin shell around :class:`inference.live_classifier.LiveClassifier`: it declar
 parameters, builds the validated config, and translates messages. Subscribes
 ``digit/image_raw`` (sensor QoS), ``palpation/state`` (reliable, transient local),
 ``palpation/press`` and, with the press trigger (where the markers go), ``palpation/tcp_pose``;
-publishes ``material_label``, ``material_probabilities``, ``material_classifier/overlay``,
+publishes ``material_label``, ``material_probabilities``, ``material_result`` (the label with its reason, as JSON), ``material_classifier/overlay``,
 ``material_markers`` and ``/diagnostics``. See README's interface table and docs/classifier.md.
 """
 
@@ -26,7 +26,12 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from tactile_material_ros.inference.contact_detection import ContactConfig
 from tactile_material_ros.inference.frame_freshness import Delivery
-from tactile_material_ros.inference.live_classifier import Classification, ClassifierConfig, LiveClassifier
+from tactile_material_ros.inference.live_classifier import (
+    Classification,
+    ClassifierConfig,
+    LiveClassifier,
+    result_json,
+)
 from tactile_material_ros.inference.model_card import ModelIntegrityError
 from tactile_material_ros.inference.overlay import draw_overlay, label_colour
 from tactile_material_ros.inference.raw_image import fields_from_frame
@@ -118,6 +123,7 @@ class MaterialClassifierNode(Node):
 
         self._label_pub = self.create_publisher(String, "material_label", RESULT_QOS)
         self._prob_pub = self.create_publisher(Float32MultiArray, "material_probabilities", RESULT_QOS)
+        self._result_pub = self.create_publisher(String, "material_result", RESULT_QOS)
         self._overlay_pub = self.create_publisher(Image, "material_classifier/overlay", OVERLAY_QOS)
         self._marker_pub = self.create_publisher(MarkerArray, "material_markers", RESULT_QOS)
         self._diag_pub = create_diagnostics_publisher(self)
@@ -168,20 +174,23 @@ class MaterialClassifierNode(Node):
             names = self.live.class_names
             self._label_pub.publish(String(data=result.label))
             self.live.freshness.published(result.stamp_s, time.time())
-            probs = Float32MultiArray()
-            probs.layout.dim = [MultiArrayDimension(label="material", size=len(names), stride=len(names))]
-            probs.data = [float(p) for p in result.probabilities]
-            self._prob_pub.publish(probs)
+            if result.probabilities is not None:  # no_contact has no material probabilities
+                probs = Float32MultiArray()
+                probs.layout.dim = [MultiArrayDimension(label="material", size=len(names), stride=len(names))]
+                probs.data = [float(p) for p in result.probabilities]
+                self._prob_pub.publish(probs)
+            self._result_pub.publish(String(data=result_json(result, names)))
             self._publish_overlay(result)
-            if result.position_m is not None:
+            if result.position_m is not None and result.probabilities is not None:
                 self._publish_markers(result)
+            why = f", {result.reason}" if result.reason and result.reason != result.label else ""
             self.get_logger().info(
-                f"material: {result.label} ({100 * result.confidence:.1f} %, {result.presses} press(es), "
+                f"material: {result.label} ({100 * result.confidence:.1f} %{why}, {result.presses} press(es), "
                 f"{result.frames} frames, model {1000 * result.latency_s:.0f} ms)")
 
     def _publish_overlay(self, result: Classification) -> None:
         picture = draw_overlay(result.frame, self.live.class_names, result.probabilities, result.label,
-                               self.live.config.top_k)
+                               self.live.config.top_k, result.reason)
         msg = Image()
         msg.header.stamp = _stamp(result.stamp_s)  # the capture time of the newest frame behind the label
         msg.header.frame_id = "digit_link"
@@ -233,6 +242,8 @@ class MaterialClassifierNode(Node):
             "frames_dropped_over_rate": c.frames_dropped,
             "last_skip_reason": c.last_skip_reason,
             "results_published": c.results,
+            **{f"results_{reason}": n for reason, n in c.reasons.items()},
+            **{f"rate_{reason}": f"{n / c.results:.3f}" if c.results else "0" for reason, n in c.reasons.items()},
             "presses_without_frames": c.presses_without_frames,
             "latency_last_ms": f"{1000 * c.last_latency_s:.1f}",
             "latency_per_frame_ms": f"{1000 * c.latency_per_frame_s:.1f}",
