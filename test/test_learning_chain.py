@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from tactile_material_ros.cli.main import main
+from tactile_material_ros.inference.familiarity import FamiliarityError
 from tactile_material_ros.inference.model_card import ModelIntegrityError, sha256_file
 from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
 from tactile_material_ros.learning.explain_figure import Explainer
@@ -30,13 +31,16 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> dict:
                  "--workers", "1", "--materials", ",".join(MATERIALS)]) == 0
     assert main(["synth", "--out", str(root / "test"), "--per-class", "3", "--seed", "1", "--sensors", "2",
                  "--workers", "1", "--materials", ",".join(MATERIALS)]) == 0
+    assert main(["synth", "--out", str(root / "cal"), "--per-class", "3", "--seed", "2", "--sensors", "2",
+                 "--workers", "1", "--materials", ",".join(MATERIALS)]) == 0
     assert main(["distill", str(root / "data"), "--out", str(root / "distill"), *TINY, "--epochs", "2",
                  "--val-fraction", "0.2", "--cache-dir", cache]) == 0
     assert main(["finetune", str(root / "data"), "--checkpoint", str(root / "distill"), "--out", str(root / "finetune"),
                  "--epochs", "3", "--lr", "0.01", "--val-fraction", "0.2"]) == 0
     assert main(["evaluate", str(root / "test"), "--model", str(root / "finetune"), "--out", str(root / "eval")]) == 0
     assert main(["export", "--checkpoint", str(root / "finetune"), "--out", str(root / "model" / "tiny.onnx"),
-                 "--eval-data", str(root / "test"), "--int8"]) == 0
+                 "--eval-data", str(root / "test"), "--int8", "--familiarity-data", str(root / "data"),
+                 "--calibration-data", str(root / "cal")]) == 0
     return {"root": root, "seconds": time.perf_counter() - t0, "cache": cache}
 
 
@@ -56,7 +60,11 @@ def test_chain_runs_in_under_two_minutes_and_writes_its_runs(chain: dict) -> Non
     assert distill_config["kd_params"] == {"alpha": 0.25, "temperature": 3.5}
     report = json.loads((root / "eval" / "metrics.json").read_text())
     assert report["samples"] == 12 and set(report["per_class"]) == set(MATERIALS)
-    assert all(set(v) == {"precision", "recall", "support"} for v in report["per_class"].values())
+    assert {"top1", "balanced_accuracy", "unknown_rate", "wrong_labelled_rate"} <= set(report)
+    assert all({"accuracy", "unknown_rate", "wrong_labelled_rate", "support"} <= set(v)
+               for v in report["per_class"].values())
+    predictions = (root / "eval" / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "sample_id,class,label,confidence,reason" and len(predictions) == 13
     assert (root / "eval" / "confusion.png").stat().st_size > 5000
 
 
@@ -95,10 +103,15 @@ def test_classify_prints_one_json_line_per_image(chain: dict, capsys: pytest.Cap
     assert len(lines) == 2
     for line, image in zip(lines, images, strict=True):
         result = json.loads(line)
-        assert set(result) == {"image", "label", "confidence", "probabilities"} and result["image"] == str(image)
+        assert set(result) == {"image", "label", "reason", "confidence", "familiarity", "probabilities"}
+        assert result["image"] == str(image)
         assert abs(sum(result["probabilities"].values()) - 1.0) < 1e-5
-        assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
-        assert result["confidence"] == result["probabilities"][result["label"]]
+        best = max(result["probabilities"], key=result["probabilities"].get)
+        assert result["confidence"] == result["probabilities"][best]
+        if result["reason"]:
+            assert result["label"] == "unknown" and result["reason"] in ("low_confidence", "unfamiliar_input")
+        else:
+            assert result["label"] == best
 
 
 def test_tampered_onnx_is_refused(chain: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -125,3 +138,19 @@ def test_a_run_resumes_and_refuses_another_configuration(chain: dict, caplog: py
     assert epochs == [1, 2, 3]
     assert main([*args, "--epochs", "3", "--lr", "0.01"]) == 2
     assert "another configuration" in caplog.text and "lr" in caplog.text
+
+
+def test_tampered_familiarity_statistics_are_refused(chain: dict, tmp_path: Path) -> None:
+    model = chain["root"] / "model" / "tiny.onnx"
+    copy = tmp_path / "tiny.onnx"
+    copy.write_bytes(model.read_bytes())
+    card = json.loads(model.with_suffix(".json").read_text())
+    assert card["familiarity"]["sha256"] and card["familiarity"]["calibration"]["kept_on_held_out"]["all"] >= 0.5
+    card["familiarity"]["detectors"]["signature"]["threshold"] *= 10  # lets far more through
+    copy.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(FamiliarityError, match="sha256"):
+        OnnxClassifier(copy)
+    del card["familiarity"]
+    copy.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(FamiliarityError, match="no `familiarity` section"):
+        OnnxClassifier(copy)

@@ -83,14 +83,18 @@ def evaluate(args: argparse.Namespace) -> int:
     from tactile_material_ros.learning.evaluation import evaluate
 
     try:
-        report = evaluate(args.model, args.data, args.out)
-    except (DatasetError, ModelIntegrityError, FileNotFoundError) as exc:
+        report = evaluate(args.model, args.data, args.out, args.threshold, args.reference or None)
+    except (DatasetError, ModelIntegrityError, FileNotFoundError, ValueError) as exc:
         return _fail(exc)
-    width = max(len(n) for n in report["class_names"])
-    lines = [f"{'class':<{width}}  precision  recall  support"]
+    width = max(12, *(len(n) for n in report["per_class"]))
+    lines = [f"{'class':<{width}}  right  unknown  wrong material  support   most given labels"]
     for name, row in report["per_class"].items():
-        lines.append(f"{name:<{width}}  {100 * row['precision']:8.1f}%  {100 * row['recall']:5.1f}%  {row['support']:7d}")
-    lines.append(f"top-1: {100 * report['top1']:.2f}% on {report['samples']} frames")
+        common = ", ".join(f"{k} {v}" for k, v in list(row["labels"].items())[:3])
+        lines.append(f"{name:<{width}}  {100 * row['accuracy']:4.0f}%  {100 * row['unknown_rate']:6.0f}%  "
+                     f"{100 * row['wrong_labelled_rate']:13.0f}%  {row['support']:7d}   {common}")
+    lines.append(f"top-1 {100 * report['top1']:.2f}% (balanced {100 * report['balanced_accuracy']:.2f}%), unknown "
+                 f"{100 * report['unknown_rate']:.1f}%, no_contact {100 * report['no_contact_rate']:.1f}%, wrong "
+                 f"material {100 * report['wrong_labelled_rate']:.1f}% of {report['samples']} frames")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -114,22 +118,24 @@ def export(args: argparse.Namespace) -> int:
 def classify(args: argparse.Namespace) -> int:
     import cv2
 
+    from tactile_material_ros.inference.contact_detection import ContactConfig
     from tactile_material_ros.inference.model_card import ModelIntegrityError
     from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
     from tactile_material_ros.inference.preprocessing import FrameError
+    from tactile_material_ros.inference.recognition import Recognizer
     from tactile_material_ros.paths import model_file
 
     model = Path(args.model) if args.model else model_file()
     try:
-        classifier = OnnxClassifier(model)
-    except (ModelIntegrityError, FileNotFoundError) as exc:
+        recognizer = Recognizer(OnnxClassifier(model), ContactConfig(), args.threshold)
+    except (ModelIntegrityError, FileNotFoundError, ValueError) as exc:
         return _fail(exc)
-    reference = None
-    if args.reference:
-        reference = cv2.imread(args.reference, cv2.IMREAD_COLOR)
-        if reference is None:
-            return _fail(FileNotFoundError(f"cannot read the reference frame {args.reference}"))
+    reference = cv2.imread(args.reference, cv2.IMREAD_COLOR)
+    if reference is None:
+        return _fail(FileNotFoundError(f"cannot read the reference frame {args.reference}: give the sensor's "
+                                       "no-contact frame (PNG/JPEG), taken with nothing touching the gel"))
     status = 0
+    names = recognizer.class_names
     for image in args.images:
         frame = cv2.imread(image, cv2.IMREAD_COLOR)
         if frame is None:
@@ -137,18 +143,21 @@ def classify(args: argparse.Namespace) -> int:
             status = 1
             continue
         try:
-            probabilities = classifier.predict_proba(frame, reference)[0]
+            decision = recognizer.recognise([frame], reference)
         except FrameError as exc:
             return _fail(exc)
-        best = int(probabilities.argmax())
-        result = {"image": image, "label": classifier.class_names[best], "confidence": float(probabilities[best]),
-                  "probabilities": {name: float(p) for name, p in zip(classifier.class_names, probabilities, strict=True)}}
+        probabilities = (None if decision.probabilities is None else
+                         {name: float(p) for name, p in zip(names, decision.probabilities, strict=True)})
+        result = {"image": image, "label": decision.label, "reason": decision.reason,
+                  "confidence": decision.confidence, "familiarity": decision.familiarity,
+                  "probabilities": probabilities}
         if args.json:
             sys.stdout.write(json.dumps(result) + "\n")
-        else:
-            top = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-            sys.stdout.write(f"{image}: {result['label']} ({100 * result['confidence']:.1f}%)   "
-                             + ", ".join(f"{n} {100 * p:.1f}%" for n, p in top) + "\n")
+            continue
+        why = f" [{decision.reason}]" if decision.reason and decision.reason != decision.label else ""
+        top = sorted((probabilities or {}).items(), key=lambda kv: -kv[1])[:3]
+        sys.stdout.write(f"{image}: {decision.label}{why} ({100 * decision.confidence:.1f}%)   "
+                         + ", ".join(f"{n} {100 * p:.1f}%" for n, p in top) + "\n")
     return status
 
 
@@ -222,10 +231,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_arguments(p, TrainConfig, defaults=FINETUNE_DEFAULTS)
     p.set_defaults(func=finetune)
 
-    p = subparsers.add_parser("evaluate", help="top-1, per-class precision/recall and confusion matrix")
-    p.add_argument("data", help="held-out data (TVL CSV / folder)")
+    p = subparsers.add_parser("evaluate", help="three-answer evaluation (material / unknown / no_contact) on any "
+                              "labelled set: metrics.json, predictions.csv, confusion.png")
+    p.add_argument("data", help="labelled data (TVL CSV / folder); classes the model lacks are right only as "
+                                "unknown/no_contact, class no_contact must be labelled no_contact")
     p.add_argument("--model", required=True, help="run directory (PyTorch) or exported .onnx")
-    p.add_argument("--out", required=True, help="folder for metrics.json and confusion.png")
+    p.add_argument("--out", required=True, help="folder for metrics.json, predictions.csv and confusion.png")
+    p.add_argument("--threshold", type=float, default=0.5, help="confidence below which the label is 'unknown'")
+    p.add_argument("--reference", default="", help="no-contact frame for rows without a background of their own")
     p.set_defaults(func=evaluate)
 
     p = subparsers.add_parser("export", help="ONNX with dynamic batch + model card (sha256, parity, metrics)")
@@ -236,8 +249,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("classify", help="classify tactile images with an exported model")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--model", default="", help="exported .onnx with its card (default: the bundled model)")
-    p.add_argument("--reference", default="", help="the sensor's no-contact frame (for background subtraction)")
-    p.add_argument("--json", action="store_true", help="one JSON line per image")
+    p.add_argument("--reference", required=True,
+                   help="the sensor's no-contact frame: every image is first checked for contact against it "
+                        "(and background-subtracted when the model asks for it)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="confidence below which the label is 'unknown' (reason low_confidence)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON line per image: label, reason, confidence, familiarity, probabilities")
     p.set_defaults(func=classify)
 
     p = subparsers.add_parser("ablate", help="every KD method + baseline on one budget (the paper's Table III)")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tactile_material_ros.inference.familiarity import Familiarity
 from tactile_material_ros.inference.model_card import ModelCard, card_path_for, sha256_file
 from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
 from tactile_material_ros.inference.preprocessing import PreprocessConfig
@@ -36,6 +37,7 @@ from tactile_material_ros.learning.runs import git_commit
 from tactile_material_ros.learning.students import (
     STUDENT_FILE,
     WEIGHTS_FILE,
+    LogitsAndFeatures,
     LogitsOnly,
     StudentConfig,
     TactileViT,
@@ -45,6 +47,7 @@ from tactile_material_ros.learning.students import (
 
 log = logging.getLogger(__name__)
 INT8_TOLERANCE_POINTS = 1.0
+FEATURE_OUTPUT = "features"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,17 @@ class ExportConfig:
     int8: bool = field(default=False, metadata={"help": "also write a dynamically quantised INT8 model"})
     opset: int = field(default=17, metadata={"help": "ONNX opset"})
     parity_frames: int = field(default=64, metadata={"help": "frames compared between PyTorch and ONNX Runtime"})
+    familiarity_data: str = field(default="", metadata={"help": "the training data (TVL CSV / folder): class statistics of the familiarity check"})
+    calibration_data: str = field(default="", metadata={"help": "held-out in-distribution data (sensors not in training, not the test set): sets the familiarity thresholds"})
+    coverage: float = field(default=0.99, metadata={"help": "share of held-out in-distribution frames the familiarity check keeps"})
+    familiarity_frames: int = field(default=4000, metadata={"help": "at most this many frames of each set for the familiarity statistics"})
+
+    def __post_init__(self) -> None:
+        if bool(self.familiarity_data) != bool(self.calibration_data):
+            raise ValueError("give both --familiarity-data (training frames) and --calibration-data (held-out frames), "
+                             "or neither")
+        if not 0.5 <= self.coverage < 1.0:
+            raise ValueError(f"--coverage {self.coverage} is outside [0.5, 1)")
 
 
 def torch_dir_for(model_path: str | Path) -> Path:
@@ -78,9 +92,10 @@ def export_onnx(student: TactileViT, image_size: int, path: Path, opset: int) ->
     student.eval()
     dummy = torch.zeros(1, 3, image_size, image_size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(LogitsOnly(student), (dummy,), str(path), input_names=["pixel_values"], output_names=["logits"],
-                      dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
-                      dynamo=False)
+    torch.onnx.export(LogitsAndFeatures(student), (dummy,), str(path), input_names=["pixel_values"],
+                      output_names=["logits", FEATURE_OUTPUT],
+                      dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}, FEATURE_OUTPUT: {0: "batch"}},
+                      opset_version=opset, dynamo=False)
 
 
 def parity(student: TactileViT, classifier: OnnxClassifier, pixels: torch.Tensor) -> dict[str, Any]:
@@ -103,11 +118,29 @@ def _stage_provenance(run_dir: str | None) -> list[dict[str, Any]]:
     return chain
 
 
-def _write_card(path: Path, class_names: list[str], preprocessing: PreprocessConfig, extra: dict[str, Any]) -> ModelCard:
-    card = ModelCard(class_names=tuple(class_names), preprocessing=preprocessing, sha256=sha256_file(path),
-                     model_file=path.name, extra=extra)
+def _write_card(path: Path, class_names: list[str], preprocessing: PreprocessConfig, extra: dict[str, Any],
+                familiarity: Familiarity | None = None) -> ModelCard:
+    sha256 = sha256_file(path)
+    if familiarity is not None:
+        extra = {**extra, "familiarity": familiarity.to_card(sha256)}
+    card = ModelCard(class_names=tuple(class_names), preprocessing=preprocessing, sha256=sha256,
+                     model_file=path.name, feature_name=FEATURE_OUTPUT, extra=extra)
     card.save(card_path_for(path))
     return card
+
+
+def _familiarity(path: Path, config: ExportConfig) -> Familiarity | None:
+    if not config.familiarity_data:
+        log.warning("no --familiarity-data/--calibration-data: %s gets no familiarity statistics, and the classifier "
+                    "refuses it until they are fitted", path.name)
+        return None
+    from tactile_material_ros.learning.familiarity_fit import fit_model_familiarity
+
+    familiarity = fit_model_familiarity(OnnxClassifier(path, require_familiarity=False), config.familiarity_data,
+                                        config.calibration_data, config.coverage, config.familiarity_frames)
+    log.info("familiarity of %s: thresholds set to keep %.1f%% of held-out frames, kept %s", path.name,
+             100 * config.coverage, familiarity.calibration.get("kept_on_held_out"))
+    return familiarity
 
 
 def export(out: str | Path, config: ExportConfig) -> dict[str, Any]:
@@ -132,7 +165,8 @@ def export(out: str | Path, config: ExportConfig) -> dict[str, Any]:
         "pytorch": pytorch,
     }
     _write_card(out, class_names, preprocessing, extra)
-    classifier = OnnxClassifier(out)
+    classifier = OnnxClassifier(out, require_familiarity=False)
+    familiarity = _familiarity(out, config)
     if config.eval_data:
         images = load_images(load_table(config.eval_data, class_names), preprocessing, desc="parity")
         parity_pixels = images.pixels[: config.parity_frames]
@@ -156,6 +190,7 @@ def export(out: str | Path, config: ExportConfig) -> dict[str, Any]:
                       "pytorch": {**pytorch, "use": "the fp32 student this INT8 model was quantised from, for "
                                   "Grad-CAM / deep feature factorisation (tactile-material explain)"}}
         _write_card(int8_path, class_names, preprocessing, int8_extra)
+        _write_card(int8_path, class_names, preprocessing, int8_extra, _familiarity(int8_path, config))
         if config.eval_data:
             int8 = predict_dataset(int8_path, config.eval_data)
             top1_int8 = float((int8.probabilities.argmax(-1) == int8.labels).mean())
@@ -167,8 +202,11 @@ def export(out: str | Path, config: ExportConfig) -> dict[str, Any]:
                                          f"{INT8_TOLERANCE_POINTS} point tolerance")
         else:
             extra["int8"] = {"model_file": int8_path.name, "note": "no --eval-data: INT8 accuracy not measured"}
-        _write_card(int8_path, class_names, preprocessing, {**int8_extra, "int8": extra["int8"]})
-    card = _write_card(out, class_names, preprocessing, extra)
+        int8_card = ModelCard.load(card_path_for(int8_path))
+        int8_familiarity = (Familiarity.from_card(int8_card.extra["familiarity"], int8_card.sha256)
+                            if "familiarity" in int8_card.extra else None)
+        _write_card(int8_path, class_names, preprocessing, {**int8_extra, "int8": extra["int8"]}, int8_familiarity)
+    card = _write_card(out, class_names, preprocessing, extra, familiarity)
     log.info("exported %s (%.1f MB), parity max |diff| %.2e, argmax agreement %.3f", out, out.stat().st_size / 1e6,
              extra["parity"]["max_abs_logit_diff"], extra["parity"]["argmax_agreement"])
     return card.to_dict()
