@@ -39,6 +39,7 @@ from tqdm import tqdm
 from tactile_material_ros.sim.contact_model import Cylinder, Flat, Shape, Sphere
 from tactile_material_ros.sim.descriptions import sample_caption
 from tactile_material_ros.sim.materials import default_library
+from tactile_material_ros.sim.sensor_variation import SensorVariation, draw_variation
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class SynthConfig:
     offset_max_m: float = field(default=0.003, metadata={"help": "largest contact offset from the gel centre per axis [m]"})
     noise_sigma_range: tuple[float, float] = field(default=(1.5, 6.0), metadata={"help": "sensor noise sigma range [grey levels]"})
     workers: int = field(default=0, metadata={"help": "render processes (0: one per core, at most 2)"})
+    vary_sensors: bool = field(default=True, metadata={"help": "draw each sensor's contact strength, LED hue, gain, blur, gradient and extra noise (sim/sensor_variation.py)"})
 
     def __post_init__(self) -> None:
         if self.per_class < 1:
@@ -92,6 +94,13 @@ def sensor_params(config: SynthConfig, sensor: int) -> tuple[int, float]:
     rng = np.random.default_rng([config.seed, 1_000_003, sensor])
     lo, hi = config.noise_sigma_range
     return int(config.seed * 10_007 + sensor), float(rng.uniform(lo, hi))
+
+
+def sensor_variation(config: SynthConfig, sensor: int) -> SensorVariation:
+    """The drawn variation of a sensor (the nominal sensor with ``vary_sensors`` off)."""
+    if not config.vary_sensors:
+        return SensorVariation()
+    return draw_variation(np.random.default_rng([config.seed, 2_000_003, sensor]))
 
 
 def _draw_shape(rng: np.random.Generator) -> Shape:
@@ -140,11 +149,13 @@ def _renderer(background_seed: int, noise_sigma: float):  # -> DigitRenderer (im
     return DigitRenderer(background_seed=background_seed, noise_sigma=noise_sigma)
 
 
-def _render_press(job: tuple[Press, int, float, str]) -> str:
-    press, background_seed, noise_sigma, path = job
-    frame = _renderer(background_seed, noise_sigma).render(
-        press.material, press.shape, press.force_n, tool_angle_rad=press.tool_angle_rad,
-        offset_m=press.offset_m, rng=np.random.default_rng(press.render_seed))
+def _render_press(job: tuple[Press, int, float, SensorVariation, str]) -> str:
+    press, background_seed, noise_sigma, variation, path = job
+    renderer = _renderer(background_seed, noise_sigma)
+    rng = np.random.default_rng(press.render_seed)
+    frame = renderer.render(press.material, press.shape, press.force_n, tool_angle_rad=press.tool_angle_rad,
+                            offset_m=press.offset_m, rng=rng)
+    frame = variation.apply(frame, renderer.background(), rng)
     if not cv2.imwrite(path, frame):
         raise OSError(f"cannot write {path}")
     return path
@@ -169,10 +180,12 @@ def synthesize(config: SynthConfig, out: str | Path) -> Path:
     sensors = sorted({p.sensor for p in presses})
     for k in sensors:
         seed, sigma = sensor_params(config, k)
-        reference = _renderer(seed, sigma).no_contact(np.random.default_rng([config.seed, 7, k]))
+        renderer = _renderer(seed, sigma)
+        rng = np.random.default_rng([config.seed, 7, k])
+        reference = sensor_variation(config, k).apply(renderer.no_contact(rng), renderer.background(), rng)
         cv2.imwrite(str(out / "background" / f"sensor_{k:03d}.png"), reference)
-    jobs = [(p, *sensor_params(config, p.sensor), str(out / "tactile" / p.material / f"{p.sample_id}.png"))
-            for p in presses]
+    jobs = [(p, *sensor_params(config, p.sensor), sensor_variation(config, p.sensor),
+             str(out / "tactile" / p.material / f"{p.sample_id}.png")) for p in presses]
     workers = config.workers or min(2, os.cpu_count() or 1)
     progress = tqdm(total=len(jobs), desc="rendering presses", unit="img")
     if workers > 1:
@@ -193,6 +206,8 @@ def synthesize(config: SynthConfig, out: str | Path) -> Path:
                              p.material, f"background/sensor_{p.sensor:03d}.png"])
     (out / "classes.txt").write_text("\n".join(names) + "\n")
     meta = {"config": asdict(config), "samples": len(presses), "classes": names,
+            "sensors": {k: {"background_seed": sensor_params(config, k)[0], "noise_sigma": sensor_params(config, k)[1],
+                            **sensor_variation(config, k).to_dict()} for k in sensors},
             "presses": {p.sample_id: {"shape": _shape_text(p.shape), "force_n": round(p.force_n, 2),
                                       "tool_angle_deg": round(math.degrees(p.tool_angle_rad), 1),
                                       "offset_mm": [round(v * 1e3, 2) for v in p.offset_m], "sensor": p.sensor}

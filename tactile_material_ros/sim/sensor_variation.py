@@ -1,0 +1,92 @@
+"""What differs between real DIGITs and gels, drawn per simulated sensor.
+
+The renderer (``digit_renderer``) draws one nominal gel and camera. Real sensors differ in
+how strongly a contact shows (gel stiffness and thickness, LED brightness), in LED hue, in
+camera gain and sharpness, in the gradient of their no-contact image and in noise. A
+:class:`SensorVariation` is one such sensor, applied to a rendered frame and its no-contact
+background alike:
+
+    background' = gain · (background · led_gain + gradient)
+    frame'      = background' + gain · led_gain · strength · blur(frame - background) + noise
+
+Calibration (``tools/fit_contact_strength.py``): on the real DIGIT presses of a small sphere
+that the package compares against (sensor_a: 31 presses), the mean |frame − reference| over
+the frame is 6.0–10.8 grey levels (median 8.1); the renderer gives 9.9–19.6 (median 13.8) for
+steel spheres of 4 and 8 mm radius at 10 and 24 N on six simulated sensors. Hence the
+nominal contact strength ``NOMINAL_STRENGTH`` = 8.1 / 13.8 ≈ 0.59; sensors are drawn
+log-uniformly from 0.5× to 1.6× that, so the real sensor lies inside and the model cannot
+learn one contrast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+NOMINAL_STRENGTH = 0.59
+STRENGTH_SPREAD = (0.5, 1.6)       # × nominal, log-uniform
+LED_GAIN_RANGE = (0.8, 1.2)        # per channel
+CAMERA_GAIN_RANGE = (0.85, 1.15)
+BLUR_RANGE_PX = (0.0, 1.2)         # Gaussian σ of the camera / gel blur
+GRADIENT_RANGE = 12.0              # grey levels at the frame's edge, random direction
+EXTRA_NOISE_RANGE = (0.0, 2.5)     # grey levels on top of the renderer's own
+
+
+@dataclass(frozen=True)
+class SensorVariation:
+    strength: float = NOMINAL_STRENGTH
+    led_gain: tuple[float, float, float] = (1.0, 1.0, 1.0)   # B, G, R
+    camera_gain: float = 1.0
+    blur_px: float = 0.0
+    gradient: tuple[float, float] = (0.0, 0.0)                # grey levels across x, across y
+    extra_noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.strength <= 3.0:
+            raise ValueError(f"strength {self.strength} is outside [0.05, 3]")
+        if min(self.led_gain) <= 0 or self.camera_gain <= 0 or self.blur_px < 0 or self.extra_noise < 0:
+            raise ValueError(f"invalid sensor variation {self}")
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    def _gradient(self, shape: tuple[int, ...]) -> np.ndarray:
+        rows, cols = shape[:2]
+        y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
+        return self.gradient[0] * (x / cols - 0.5) * 2 + self.gradient[1] * (y / rows - 0.5) * 2
+
+    def apply_background(self, background: np.ndarray) -> np.ndarray:
+        return np.clip(self._background(background.astype(np.float32)), 0, 255).astype(np.uint8)
+
+    def _background(self, background: np.ndarray) -> np.ndarray:
+        led = np.asarray(self.led_gain, dtype=np.float32)
+        return self.camera_gain * (background * led + self._gradient(background.shape)[..., None])
+
+    def apply(self, frame: np.ndarray, background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``frame`` as this sensor would show it; ``background`` is the renderer's noiseless no-contact frame."""
+        bg = background.astype(np.float32)
+        change = frame.astype(np.float32) - bg
+        if self.blur_px > 0.05:
+            change = cv2.GaussianBlur(change, (0, 0), self.blur_px)
+        led = np.asarray(self.led_gain, dtype=np.float32)
+        out = self._background(bg) + self.camera_gain * led * self.strength * change
+        if self.extra_noise > 0:
+            out += rng.normal(0.0, self.extra_noise, out.shape).astype(np.float32)
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def draw_variation(rng: np.random.Generator) -> SensorVariation:
+    """One random sensor from the ranges above."""
+    lo, hi = STRENGTH_SPREAD
+    angle = rng.uniform(0, 2 * np.pi)
+    amplitude = rng.uniform(0, GRADIENT_RANGE)
+    return SensorVariation(
+        strength=float(NOMINAL_STRENGTH * np.exp(rng.uniform(np.log(lo), np.log(hi)))),
+        led_gain=tuple(float(g) for g in rng.uniform(*LED_GAIN_RANGE, 3)),  # type: ignore[arg-type]
+        camera_gain=float(rng.uniform(*CAMERA_GAIN_RANGE)),
+        blur_px=float(rng.uniform(*BLUR_RANGE_PX)),
+        gradient=(float(amplitude * np.cos(angle)), float(amplitude * np.sin(angle))),
+        extra_noise=float(rng.uniform(*EXTRA_NOISE_RANGE)),
+    )
