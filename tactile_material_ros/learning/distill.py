@@ -25,8 +25,16 @@ from tactile_material_ros.learning.datasets import (
 )
 from tactile_material_ros.learning.embedding_cache import EmbeddingCache, default_cache_dir
 from tactile_material_ros.learning.kd_losses import KDLoss, KDLossOutput, TeacherTargets, build_kd_loss
+from tactile_material_ros.learning.photometric import PhotometricAugmentation, augment, zero_level
 from tactile_material_ros.learning.runs import RunDir
-from tactile_material_ros.learning.students import StudentConfig, TactileViT, build_student, input_size, save_student
+from tactile_material_ros.learning.students import (
+    StudentConfig,
+    TactileViT,
+    build_student,
+    input_size,
+    load_encoder_weights,
+    save_student,
+)
 from tactile_material_ros.learning.teacher_head import TEACHER_HEADS, teacher_head
 from tactile_material_ros.learning.teachers import DEFAULT_TEACHER, HuggingFaceTeacher, load_teacher
 from tactile_material_ros.learning.trainer import TensorDict, TrainConfig, fit, make_accelerator
@@ -53,6 +61,8 @@ class DistillConfig:
     teacher_head: str = field(default="fitted", metadata={"help": "teacher logits for logits/dkd: fitted (ours) or random (the authors')"})
     subtract_background: bool = field(default=True, metadata={"help": "subtract each sensor's no-contact frame"})
     cache_dir: str = field(default="", metadata={"help": "caption embedding cache (default ~/.cache/tactile_material_ros/embeddings)"})
+    init_from: str = field(default="", metadata={"help": "start from a saved student (a run's model/ or an exported NAME_torch/ folder): its encoder weights; the rest as usual"})
+    augment: bool = field(default=False, metadata={"help": "photometric augmentation of each training batch (contact strength, LED hue, blur, noise; learning/photometric.py)"})
 
     def __post_init__(self) -> None:
         if self.teacher_head not in TEACHER_HEADS:
@@ -127,6 +137,8 @@ def distill(data: str | Path, out: str | Path, student_config: StudentConfig, tr
         teacher = load_teacher(config.teacher)
     # the projection exists only when the loss uses features; it maps into the teacher's width
     student = build_student(student_config, len(table.class_names), teacher.dim if kd.needs_features and teacher else None)
+    if config.init_from:
+        load_encoder_weights(student, config.init_from)
     student_config = replace(student_config, image_size=input_size(student))
     preprocessing = PreprocessConfig(image_size=student_config.image_size, subtract_background=config.subtract_background)
     prepared = prepare_data(table, preprocessing, train)
@@ -139,8 +151,14 @@ def distill(data: str | Path, out: str | Path, student_config: StudentConfig, tr
         return TensorDict(pixels=prepared.images.pixels[rows], labels=prepared.images.labels[rows],
                           **{k: v[rows] for k, v in targets.items()})
 
+    zero = zero_level(preprocessing)
+    augmentation = PhotometricAugmentation()
+
     def step(model: TactileViT, batch: dict[str, torch.Tensor]) -> tuple[KDLossOutput, torch.Tensor]:
-        output = model(batch["pixels"])
+        pixels = batch["pixels"]
+        if config.augment and model.training:
+            pixels = augment(pixels, zero, augmentation)
+        output = model(pixels)
         loss = kd(output, TeacherTargets(batch.get("teacher_features"), batch.get("teacher_logits")), batch["labels"])
         return loss, output.logits
 

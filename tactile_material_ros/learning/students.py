@@ -86,6 +86,20 @@ class LogitsOnly(nn.Module):
         return self.student.head(self.student.cls(pixel_values))
 
 
+class LogitsAndFeatures(nn.Module):
+    """pixel_values -> (logits, the CLS features the head reads): the exported graph.
+
+    The features feed the classifier's familiarity check (inference/familiarity.py)."""
+
+    def __init__(self, student: TactileViT) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cls = self.student.cls(pixel_values)
+        return self.student.head(cls), cls
+
+
 def _vit_config(config: StudentConfig) -> Any:
     from transformers import ViTConfig
 
@@ -127,6 +141,19 @@ def save_student(student: TactileViT, directory: str | Path, config: StudentConf
             **(extra or {})}
     (directory / STUDENT_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n")
     save_file({k: v.detach().contiguous() for k, v in student.state_dict().items()}, str(directory / WEIGHTS_FILE))
+
+
+def load_encoder_weights(student: TactileViT, directory: str | Path) -> None:
+    """Warm start: copy the encoder (and, where the shapes match, the projection) of a saved student."""
+    donor, _ = load_student(directory)
+    try:
+        student.encoder.load_state_dict(donor.encoder.state_dict())
+    except RuntimeError as exc:
+        raise ValueError(f"--init-from {directory}: its encoder does not fit this student ({exc}); use the same "
+                         "--size, --layers, --image-size and --patch-size") from None
+    if (isinstance(student.projection, nn.Linear) and isinstance(donor.projection, nn.Linear)
+            and student.projection.weight.shape == donor.projection.weight.shape):
+        student.projection.load_state_dict(donor.projection.state_dict())
 
 
 def load_student(directory: str | Path) -> tuple[TactileViT, dict[str, Any]]:
