@@ -12,7 +12,7 @@ import pytest
 from model_fixture import make_test_model
 
 from tactile_material_ros.cli.main import main
-from tactile_material_ros.inference.contact_signature import contact_signature
+from tactile_material_ros.inference.contact_signature import SIGNATURE_NAMES, contact_signature
 from tactile_material_ros.inference.familiarity import ClassGaussians, Familiarity, fit_familiarity
 from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
 from tactile_material_ros.inference.preprocessing import FrameError
@@ -109,7 +109,7 @@ def test_an_unfamiliar_sensor_is_unknown_unfamiliar_input(tmp_path: Path, render
 
 def test_zero_thresholds_make_every_contact_unfamiliar(tmp_path: Path, renderer: DigitRenderer) -> None:
     n = 19
-    strict = Familiarity({"signature": ClassGaussians(np.zeros((n, 8)), np.eye(8), 1e-9)}, 0.99)
+    strict = Familiarity({"signature": ClassGaussians(np.zeros((n, len(SIGNATURE_NAMES))), np.eye(len(SIGNATURE_NAMES)), 1e-9)}, 0.99)
     recognizer = Recognizer(OnnxClassifier(make_test_model(tmp_path, familiarity=strict)), confidence_threshold=0.0)
     reference = renderer.no_contact(np.random.default_rng(0))
     assert recognizer.recognise([_press(renderer, "wood", 7)], reference).reason == Reason.UNFAMILIAR_INPUT.value

@@ -44,7 +44,7 @@ def write_csv(real: Path, folder: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("real", type=Path)
+    parser.add_argument("real", type=lambda s: Path(s).resolve())
     parser.add_argument("--model", default=str(model_file()))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)

@@ -24,7 +24,13 @@ import cv2
 import numpy as np
 
 from tactile_material_ros.learning.evaluation import evaluate
-from tactile_material_ros.learning.synth import SynthConfig, _renderer, plan_presses, sensor_params, sensor_variation
+from tactile_material_ros.learning.synth import (
+    SynthConfig,
+    _noiseless_renderer,
+    plan_presses,
+    sensor_params,
+    sensor_variation,
+)
 from tactile_material_ros.paths import model_file
 from tactile_material_ros.sim.sensor_variation import SensorVariation
 
@@ -56,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, change in SETTINGS.items():
             (root / name).mkdir()
             for p in chosen:
-                seed, sigma = sensor_params(config, p.sensor)
-                renderer = _renderer(seed, sigma)
+                renderer = _noiseless_renderer(sensor_params(config, p.sensor)[0])
                 variation: SensorVariation = change(sensor_variation(config, p.sensor))
                 rng = np.random.default_rng(p.render_seed)
                 frame = renderer.render(p.material, p.shape, p.force_n, tool_angle_rad=p.tool_angle_rad,

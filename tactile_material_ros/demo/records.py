@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tactile_material_ros.inference.press_fusion import UNKNOWN
+from tactile_material_ros.inference.recognition import NO_CONTACT
 
 
 @dataclass
@@ -21,6 +22,7 @@ class TargetRecord:
     target: str
     material: str                  # the scene's ground truth
     label: str | None = None       # material_label, None when none came
+    reason: str = ""               # why the label is not a material (material_result), "" when it is
     probabilities: np.ndarray | None = None
     cycle_s: float = 0.0           # from the palpate request to the label
     presses: list[PressRecord] = field(default_factory=list)
@@ -37,8 +39,8 @@ class TargetRecord:
 
     @property
     def labelled(self) -> bool:
-        """A material came back (not `unknown`, not nothing)."""
-        return self.label is not None and self.label != UNKNOWN
+        """A material came back (not `unknown` or `no_contact`, not nothing)."""
+        return self.label is not None and self.label not in (UNKNOWN, NO_CONTACT)
 
     @property
     def correct(self) -> bool:
@@ -46,6 +48,6 @@ class TargetRecord:
 
     def result(self) -> dict[str, object]:
         """The results.json entry."""
-        return {"target": self.target, "material": self.material, "label": self.label,
+        return {"target": self.target, "material": self.material, "label": self.label, "reason": self.reason,
                 "confidence": round(self.confidence, 4), "cycle_s": round(self.cycle_s, 2),
                 "presses": len(self.presses), "correct": self.correct, "error": self.error}

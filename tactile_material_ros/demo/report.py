@@ -33,7 +33,7 @@ TABLE_COLUMNS = ("target", "true material", "label", "confidence", "presses", "c
 def format_table(records: Sequence[TargetRecord]) -> str:
     """The table the demo prints: one row per target."""
     rows = [TABLE_COLUMNS] + [
-        (r.target, r.material, r.label or "(none)", f"{100 * r.confidence:.1f} %", str(len(r.presses)),
+        (r.target, r.material, (r.label or "(none)") + (f" ({r.reason})" if r.reason and r.reason != r.label else ""), f"{100 * r.confidence:.1f} %", str(len(r.presses)),
          f"{r.cycle_s:.1f} s")
         for r in records
     ]

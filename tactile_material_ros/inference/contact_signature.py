@@ -21,7 +21,17 @@ shift does not count), with ``m`` its colour-vector length and ``mb`` that blurr
 ``log_texture_fine``    log energy of the fine band (σ < 1.5 px) / the coarse shape (σ > 4 px)
 ``log_texture_mid``     log energy of the middle band (1.5-4 px) / the coarse shape
 ``log_noise``           log of the robust σ of the fine band over the frame: the camera's noise
+``noise_neighbour_corr``  correlation between horizontal neighbours of the frame's finest band
+                        (the frame minus its σ 1 px blur) where it changed least (its quietest
+                        15 %, away from the contact): how the camera's noise is structured
+``noise_channel_corr``  mean correlation of that band between the colour channels there
 ======================  =====================================================================
+
+The last two tell one camera from another. The simulated camera's noise is white:
+independent per pixel and channel. A real camera's is not: demosaicing spreads it across
+neighbouring pixels and colours, and MJPEG (which DIGIT and GelSight Mini stream) compresses it
+in blocks. So a model trained on simulated sensors only finds a real camera unfamiliar until
+it is taught on that camera's frames (docs/classifier.md).
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ import cv2
 import numpy as np
 
 SIGNATURE_NAMES = ("log_strength", "log_area", "fill", "log_blue_green", "log_red_green",
-                   "log_texture_fine", "log_texture_mid", "log_noise")
+                   "log_texture_fine", "log_texture_mid", "log_noise", "noise_neighbour_corr", "noise_channel_corr")
 CANONICAL_SIZE = (120, 160)  # (width, height) of the portrait frame the numbers are computed on
 _AREA_FRACTION = 0.3
 _EPS = 1e-3
@@ -64,6 +74,8 @@ def contact_signature(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:
     e_mid = float((middle ** 2 * in_area).sum() / in_area.sum()) + _EPS
     channel = np.abs(d[area]).mean(axis=0) + _EPS  # B, G, R
     noise = 1.4826 * float(np.median(np.abs(fine - np.median(fine))))
+    raw = _canonical(frame)
+    neighbour, across = _noise_structure(raw - cv2.GaussianBlur(raw, (0, 0), 1.0), mb)
     return np.array([
         np.log1p(strength),
         np.log(area.mean() + _EPS),
@@ -73,4 +85,23 @@ def contact_signature(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:
         np.log(e_fine / e_coarse),
         np.log(e_mid / e_coarse),
         np.log(noise + 0.1),
+        neighbour,
+        across,
     ], dtype=np.float64)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    return float((a * b).sum() / max(np.sqrt((a * a).sum() * (b * b).sum()), _EPS))
+
+
+def _noise_structure(fine: np.ndarray, change: np.ndarray) -> tuple[float, float]:
+    """Neighbour and cross-channel correlation of the frame's finest band where it changed least (its
+    quietest 15 %, away from the contact)."""
+    quiet = change <= np.percentile(change, 15)
+    pairs = quiet[:, 1:] & quiet[:, :-1]
+    neighbour = float(np.mean([_corr(fine[:, 1:, c][pairs], fine[:, :-1, c][pairs]) for c in range(3)]))
+    q = fine[quiet]
+    channel = float(np.mean([_corr(q[:, 0], q[:, 1]), _corr(q[:, 0], q[:, 2]), _corr(q[:, 1], q[:, 2])]))
+    return neighbour, channel

@@ -11,8 +11,9 @@ the training frames:
   features, does not pull a faint unfamiliar contact towards a class.
 
 A frame is scored against the Gaussian of the class the model predicts for it: the squared
-Mahalanobis distance ``(x - mu_c)^T S^-1 (x - mu_c)``, ``S`` the shared covariance shrunk
-towards its mean variance (``(1 - λ) S + λ tr(S)/D · I``, λ = 0.1, so it stays invertible).
+Mahalanobis distance ``(x - mu_c)^T S^-1 (x - mu_c)``, ``S`` the covariance shrunk towards
+its own diagonal (``(1 - λ) S + λ diag(S)``, λ = 0.1, so it stays invertible and each
+dimension keeps its scale).
 Each detector's threshold is the quantile of held-out in-distribution frames (frames of
 sensors the model was not trained on, from the same simulator) that keeps
 ``1 - (1 - coverage) / K`` of them for K detectors, so that together they keep at least
@@ -59,8 +60,10 @@ def _decode(raw: Mapping[str, Any]) -> np.ndarray:
 
 
 def _shrunk_inverse(covariance: np.ndarray, shrinkage: float) -> np.ndarray:
-    dim = covariance.shape[0]
-    return np.linalg.inv((1 - shrinkage) * covariance + shrinkage * np.trace(covariance) / dim * np.eye(dim))
+    """Inverse of the covariance shrunk towards its own diagonal: each dimension keeps its own scale (the
+    dimensions of the signature differ in scale by orders of magnitude), the correlations shrink."""
+    diagonal = np.diag(np.maximum(np.diag(covariance), 1e-9))
+    return np.linalg.inv((1 - shrinkage) * covariance + shrinkage * diagonal)
 
 
 @dataclass(frozen=True)

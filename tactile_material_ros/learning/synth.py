@@ -28,7 +28,7 @@ import math
 import multiprocessing
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -97,10 +97,11 @@ def sensor_params(config: SynthConfig, sensor: int) -> tuple[int, float]:
 
 
 def sensor_variation(config: SynthConfig, sensor: int) -> SensorVariation:
-    """The drawn variation of a sensor (the nominal sensor with ``vary_sensors`` off)."""
+    """The drawn variation of a sensor (the nominal sensor with ``vary_sensors`` off), with its noise."""
+    noise = sensor_params(config, sensor)[1]
     if not config.vary_sensors:
-        return SensorVariation()
-    return draw_variation(np.random.default_rng([config.seed, 2_000_003, sensor]))
+        return SensorVariation(noise_sigma=noise)
+    return replace(draw_variation(np.random.default_rng([config.seed, 2_000_003, sensor])), noise_sigma=noise)
 
 
 def _draw_shape(rng: np.random.Generator) -> Shape:
@@ -149,9 +150,13 @@ def _renderer(background_seed: int, noise_sigma: float):  # -> DigitRenderer (im
     return DigitRenderer(background_seed=background_seed, noise_sigma=noise_sigma)
 
 
+def _noiseless_renderer(background_seed: int):  # -> DigitRenderer; the sensor's noise comes with its variation
+    return _renderer(background_seed, 0.0)
+
+
 def _render_press(job: tuple[Press, int, float, SensorVariation, str]) -> str:
-    press, background_seed, noise_sigma, variation, path = job
-    renderer = _renderer(background_seed, noise_sigma)
+    press, background_seed, _, variation, path = job
+    renderer = _noiseless_renderer(background_seed)
     rng = np.random.default_rng(press.render_seed)
     frame = renderer.render(press.material, press.shape, press.force_n, tool_angle_rad=press.tool_angle_rad,
                             offset_m=press.offset_m, rng=rng)
@@ -179,8 +184,8 @@ def synthesize(config: SynthConfig, out: str | Path) -> Path:
         (out / "tactile" / name).mkdir(parents=True, exist_ok=True)
     sensors = sorted({p.sensor for p in presses})
     for k in sensors:
-        seed, sigma = sensor_params(config, k)
-        renderer = _renderer(seed, sigma)
+        seed, _ = sensor_params(config, k)
+        renderer = _noiseless_renderer(seed)
         rng = np.random.default_rng([config.seed, 7, k])
         reference = sensor_variation(config, k).apply(renderer.no_contact(rng), renderer.background(), rng)
         cv2.imwrite(str(out / "background" / f"sensor_{k:03d}.png"), reference)

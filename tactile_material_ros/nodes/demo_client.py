@@ -11,6 +11,7 @@ classifier takes its own), which the report's Grad-CAM / DFF figures subtract.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 import time
@@ -71,6 +72,7 @@ class DemoClient(Node):
         self._reference = ReferenceFrame(REFERENCE_FRAMES)  # the classifier's own median-of-N capture
         self.create_subscription(String, "material_label", self._on_label, ANY_QOS)
         self.create_subscription(Float32MultiArray, "material_probabilities", self._on_probabilities, ANY_QOS)
+        self.create_subscription(String, "material_result", self._on_result, ANY_QOS)
         self.create_subscription(Image, "material_classifier/overlay", self._on_overlay, ANY_QOS)
         self.create_subscription(WrenchStamped, "palpation/press", self._on_press, ANY_QOS)
         self.create_subscription(WrenchStamped, "palpation/wrench", self._on_wrench, ANY_QOS)
@@ -94,6 +96,14 @@ class DemoClient(Node):
         def update(r: TargetRecord) -> None:
             if r.label is None:
                 r.label, r.cycle_s = msg.data, self._now_s() - self._start_s
+        self._with_record(update)
+
+    def _on_result(self, msg: String) -> None:
+        reason = str(json.loads(msg.data).get("reason", ""))
+
+        def update(r: TargetRecord) -> None:
+            if not r.reason:
+                r.reason = reason
         self._with_record(update)
 
     def _on_probabilities(self, msg: Float32MultiArray) -> None:

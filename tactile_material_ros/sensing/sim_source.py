@@ -19,6 +19,7 @@ import numpy as np
 from tactile_material_ros.sensing.frame_source import FramePacer, SourceInfo
 from tactile_material_ros.sim.digit_renderer import DigitRenderer
 from tactile_material_ros.sim.scene import Scene
+from tactile_material_ros.sim.sensor_variation import SensorVariation
 from tactile_material_ros.sim.textures import texture_tile
 
 
@@ -52,8 +53,13 @@ def normal_force_n(force_xyz: Sequence[float]) -> float:
 class SimSource:
     """A simulated DIGIT looking at ``scene`` from the arm's tool."""
 
-    def __init__(self, renderer: DigitRenderer, scene: Scene, fps: float, seed: int | None = None) -> None:
+    def __init__(self, renderer: DigitRenderer, scene: Scene, fps: float, seed: int | None = None,
+                 variation: SensorVariation | None = None) -> None:
+        """``variation``: how this sensor differs from the renderer's (default: the nominal sensor, whose
+        contact strength is calibrated to real DIGIT presses, sim/sensor_variation.py)."""
         self.renderer = renderer
+        self.variation = variation or SensorVariation()
+        self._background = renderer.background()
         self.scene = scene
         self._pacer = FramePacer(fps)
         self._rng = np.random.default_rng(seed)
@@ -89,9 +95,11 @@ class SimSource:
     def render(self, state: ToolState | None) -> np.ndarray:
         """The frame the gel shows in ``state`` (None: nothing touching)."""
         if state is None:
-            return self.renderer.no_contact(self._rng)
-        contact = self.scene.contact_under(np.asarray(state.tcp_xyz_m), state.tool_yaw_rad)
-        return self.renderer.render_scene_contact(contact, state.force_n, state.tool_yaw_rad, self._rng)
+            frame = self.renderer.no_contact(self._rng)
+        else:
+            contact = self.scene.contact_under(np.asarray(state.tcp_xyz_m), state.tool_yaw_rad)
+            frame = self.renderer.render_scene_contact(contact, state.force_n, state.tool_yaw_rad, self._rng)
+        return self.variation.apply(frame, self._background, self._rng)
 
     def open(self) -> None:
         """Make the scene's texture tiles now (up to ~0.5 s each), so the first press of an object does not stall

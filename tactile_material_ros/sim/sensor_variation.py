@@ -9,12 +9,18 @@ background alike:
     background' = gain · (background · led_gain + gradient)
     frame'      = background' + gain · led_gain · strength · blur(frame - background) + noise
 
+The frame and background given are the renderer's noiseless ones (``noise_sigma=0``): the
+camera's noise comes last, after the optics' blur, as in a camera. Like the renderer's, it is
+white (independent per pixel and channel); a real camera's is not (demosaicing, MJPEG): see
+``inference/contact_signature.py``, which tells the two apart.
+
 Calibration (``tools/fit_contact_strength.py``): on the real DIGIT presses of a small sphere
 that the package compares against (sensor_a: 31 presses), the mean |frame − reference| over
 the frame is 6.0–10.8 grey levels (median 8.1); the renderer gives 9.9–19.6 (median 13.8) for
 steel spheres of 4 and 8 mm radius at 10 and 24 N on six simulated sensors. Hence the
 nominal contact strength ``NOMINAL_STRENGTH`` = 8.1 / 13.8 ≈ 0.59; sensors are drawn
-log-uniformly from 0.5× to 1.6× that, so the real sensor lies inside and the model cannot
+log-uniformly from 0.6× to 1.6× that (sensor_a's own presses span 0.74–1.33× its median), so
+the real sensor lies inside and the model cannot
 learn one contrast.
 """
 
@@ -25,8 +31,10 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from tactile_material_ros.sim.sensor_noise import standard_normal
+
 NOMINAL_STRENGTH = 0.59
-STRENGTH_SPREAD = (0.5, 1.6)       # × nominal, log-uniform
+STRENGTH_SPREAD = (0.6, 1.6)       # × nominal, log-uniform
 LED_GAIN_RANGE = (0.8, 1.2)        # per channel
 CAMERA_GAIN_RANGE = (0.85, 1.15)
 BLUR_RANGE_PX = (0.0, 1.2)         # Gaussian σ of the camera / gel blur
@@ -42,11 +50,13 @@ class SensorVariation:
     blur_px: float = 0.0
     gradient: tuple[float, float] = (0.0, 0.0)                # grey levels across x, across y
     extra_noise: float = 0.0
+    noise_sigma: float = 0.0       # the camera's own noise [grey levels], added with extra_noise
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.strength <= 3.0:
             raise ValueError(f"strength {self.strength} is outside [0.05, 3]")
-        if min(self.led_gain) <= 0 or self.camera_gain <= 0 or self.blur_px < 0 or self.extra_noise < 0:
+        if (min(self.led_gain) <= 0 or self.camera_gain <= 0 or self.blur_px < 0 or self.extra_noise < 0
+                or self.noise_sigma < 0):
             raise ValueError(f"invalid sensor variation {self}")
 
     def to_dict(self) -> dict[str, object]:
@@ -72,8 +82,9 @@ class SensorVariation:
             change = cv2.GaussianBlur(change, (0, 0), self.blur_px)
         led = np.asarray(self.led_gain, dtype=np.float32)
         out = self._background(bg) + self.camera_gain * led * self.strength * change
-        if self.extra_noise > 0:
-            out += rng.normal(0.0, self.extra_noise, out.shape).astype(np.float32)
+        sigma = float(np.hypot(self.noise_sigma, self.extra_noise))
+        if sigma > 0:
+            out += sigma * standard_normal(rng, out.shape)
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
