@@ -2,7 +2,7 @@
 
 Two detectors, each a set of class-conditional Gaussians (Lee et al., "A Simple Unified
 Framework for Detecting Out-of-Distribution Samples and Adversarial Attacks", NeurIPS 2018:
-one covariance shared by the classes; for the 8-number signature, one per class), fitted on
+one covariance shared by the classes; for the 10-number signature, one per class), fitted on
 the training frames:
 
 - ``features``: the network's own feature vector (the CLS state its linear head reads);
@@ -42,7 +42,7 @@ from tactile_material_ros.inference.model_card import ModelIntegrityError
 FAMILIARITY_FORMAT = "tactile_material_ros/familiarity@1"
 DETECTORS = ("features", "signature")
 SHRINKAGE = 0.1
-PER_CLASS = ("signature",)  # 8 numbers: a covariance per class; the features (192) share one
+PER_CLASS = ("signature",)  # 10 numbers: a covariance per class; the features (192) share one
 
 
 class FamiliarityError(ModelIntegrityError):
