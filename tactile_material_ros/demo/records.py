@@ -22,7 +22,6 @@ class TargetRecord:
     target: str
     material: str                  # the scene's ground truth
     label: str | None = None       # material_label, None when none came
-    reason: str = ""               # why the label is not a material (material_result), "" when it is
     probabilities: np.ndarray | None = None
     cycle_s: float = 0.0           # from the palpate request to the label
     presses: list[PressRecord] = field(default_factory=list)
@@ -32,6 +31,7 @@ class TargetRecord:
     reference: np.ndarray | None = None   # the sensor's no-contact frame, taken while approaching
     states: list[tuple[float, str]] = field(default_factory=list)  # (t - start [s], palpation state)
     error: str = ""
+    reason: str = ""               # why the label is not a material (material_result), "" when it is
 
     @property
     def confidence(self) -> float:
