@@ -47,7 +47,15 @@ class PreprocessConfig:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         d.pop("extra")
+        d["frame_shape"] = self.describe_shape_handling()
         return d
+
+    def describe_shape_handling(self) -> str:
+        """How a frame of any shape becomes the model's square input (written into the model card)."""
+        turn = ("a landscape frame (wider than tall: a GelSight Mini's 320x240, a DIGIT read with "
+                "transpose=False) is transposed to portrait first; " if self.orientation == "portrait" else "")
+        return (f"{turn}the whole frame (and its reference, which must have the frame's size) is resized to "
+                f"{self.image_size}x{self.image_size} px with area interpolation, the aspect ratio not kept")
 
     @classmethod
     def from_dict(cls, raw: dict) -> PreprocessConfig:
