@@ -65,6 +65,10 @@ class ArmConnectionError(ArmError):
     """No connection to the arm controller (at start-up, or lost during a cycle)."""
 
 
+class ArmSetupError(ArmError):
+    """The controller does not match the configuration (model, TCP offset): nothing was moved."""
+
+
 class ArmCommandRejected(ArmError):
     """The controller refused a command (protective stop, control script not running, unreachable pose)."""
 

@@ -341,7 +341,7 @@ class _Reading:
     position: np.ndarray
     rot: np.ndarray
     wrench: np.ndarray
-    normal_n: float           # raw normal force (object pushing on the gel) [N]
+    normal_n: float           # normal force (object pushing on the gel), relative to the baseline zero [N]
     filtered_n: float         # low-pass filtered normal force [N]
 
 
@@ -576,8 +576,11 @@ class PalpationRoutine:
             cfg.approach_clearance_m + cfg.max_travel_m) / (cfg.press_speed_limit_mps * self._slider))
         self._zero_ft(reference=False)
         start = self._read()
+        # the controller regulates its zeroed reading; what the zero removed is added back, so the
+        # force on the object is the target (the removed part is below free_force_n by the zero's check)
+        offset_n = -float(self._removed @ start.rot[:, 2])
         press = _PressGeometry(start.position, start.rot[:, 2], ForceModeCommand.press_along_tool_z(
-            make_pose(start.position, start.rot), cfg.target_force_n, cfg.press_speed_limit_mps,
+            make_pose(start.position, start.rot), cfg.target_force_n - offset_n, cfg.press_speed_limit_mps,
             cfg.damping, cfg.gain_scaling))
         touch_travel: float | None = None
         settle_since: float | None = None
@@ -701,7 +704,7 @@ class PalpationRoutine:
         self.arm.kick_watchdog()
 
     def _absolute_force_n(self, wrench: np.ndarray) -> float:
-        """|F| with every offset that zeroing removed since the reference zero added back."""
+        """|F| of a raw reading with every offset that zeroing removed since the baseline added back."""
         return float(np.linalg.norm(np.asarray(wrench[:3], dtype=float) + self._removed))
 
     def _read(self) -> _Reading:
@@ -715,7 +718,9 @@ class PalpationRoutine:
         pose = self.arm.tcp_pose()
         wrench = self.arm.tcp_wrench()
         position, rot = split_pose(pose)
-        magnitude = self._absolute_force_n(wrench)
+        wrench = np.asarray(wrench, dtype=float).copy()
+        wrench[:3] += self._removed                  # absolute: relative to the baseline zero
+        magnitude = float(np.linalg.norm(wrench[:3]))
         if magnitude > self.config.max_force_n:
             raise PalpationFault(FaultCode.OVERSHOOT, f"force {magnitude:.1f} N above the maximum "
                                  f"{self.config.max_force_n:g} N during {self._state}")
@@ -734,40 +739,51 @@ class PalpationRoutine:
         return 1.0 if tau <= 0.0 else dt / (tau + dt)
 
     def _zero_ft(self, reference: bool) -> None:
-        """Zero the F/T reading, but never under load.
+        """Zero the F/T reading, but never under load, and keep track of what zeroing removed.
 
-        ``reference``: the first zero of the cycle, at the start pose (which must be clear of objects);
-        its offset is the baseline. Every later zero first checks that the tool is free (the mean force
-        over ``FREE_WINDOW_S`` below ``free_force_n``, else ``fault: preload``) and keeps what it removes,
-        so that the maximum-force check stays absolute.
+        ``reference``: the first zero of the cycle, at the start pose (which must be clear of objects):
+        the baseline. Every later zero first checks that the tool is free (the mean force over
+        ``FREE_WINDOW_S``, relative to the baseline, below ``free_force_n``; else ``fault: preload``).
+        After each zero the mean reading over ``FREE_WINDOW_S`` shows what the zero left behind (it is
+        taken on one noisy sample: several N on a CB3). ``self._removed`` then holds the offset that
+        makes ``reading + removed`` the force relative to the baseline: every force check, the press
+        force and the force-mode target use it, so nothing is hidden by a zero.
         """
-        if reference:
+        load = np.zeros(3)
+        if not reference:
+            mean = self._mean_reading()
+            load = mean + self._removed
+            if float(np.linalg.norm(load)) > self.config.free_force_n:
+                normal = -float(load @ self._read().rot[:, 2])
+                if normal < -self.config.free_force_n:
+                    raise PalpationFault(FaultCode.PRELOAD, f"{self._state}: the force on the gel dropped by "
+                                         f"{-normal:.1f} N since the start pose, where the cycle started in contact: "
+                                         "the F/T reading was zeroed at the start pose under load; jog the tool clear "
+                                         "of all objects, then palpate again")
+                raise PalpationFault(FaultCode.PRELOAD, f"{self._state}: the tool is not free before zeroing the F/T "
+                                     f"reading ({float(np.linalg.norm(load)):.1f} N since the start pose; free_force_n "
+                                     f"= {self.config.free_force_n:g} N): the object is likely higher than the scene "
+                                     "file says; measure its top again")
+        else:
             self._read()
-            self.arm.zero_ft()
-            self._removed = np.zeros(3)
+        self.arm.zero_ft()
+        self._removed = load              # the reading now starts near zero: near enough until measured
+        left = self._mean_reading()
+        self._removed = load - left
+        if reference:
             self._filtered = 0.0
-            return
-        readings = [self._read().wrench[:3]]
+
+    def _mean_reading(self) -> np.ndarray:
+        """Mean raw force reading over ``FREE_WINDOW_S``, holding still."""
+        readings = [self._read_raw_force()]
         end = self.arm.now() + FREE_WINDOW_S
         while self.arm.now() < end:
             self._next_period()
-            readings.append(self._read().wrench[:3])
-        mean = np.mean(readings, axis=0)
-        if float(np.linalg.norm(mean)) > self.config.free_force_n:
-            here = self._read()
-            normal = -float(mean @ here.rot[:, 2])
-            if normal < -self.config.free_force_n:
-                raise PalpationFault(FaultCode.PRELOAD, f"{self._state}: the force on the gel dropped by "
-                                     f"{-normal:.1f} N since the start pose, where the cycle started in contact: the "
-                                     "F/T reading was zeroed at the start pose under load; jog the tool clear of all "
-                                     "objects, then palpate again")
-            raise PalpationFault(FaultCode.PRELOAD, f"{self._state}: the tool is not free before zeroing the F/T "
-                                 f"reading ({float(np.linalg.norm(mean)):.1f} N, {self._absolute_force_n(mean):.1f} N "
-                                 f"since the start; free_force_n = {self.config.free_force_n:g} N): the object is "
-                                 "likely higher than the scene file says; measure its top again")
-        self.arm.zero_ft()
-        self._removed = self._removed + mean
-        self._filtered = 0.0
+            readings.append(self._read_raw_force())
+        return np.mean(readings, axis=0)
+
+    def _read_raw_force(self) -> np.ndarray:
+        return np.asarray(self._read().wrench[:3], dtype=float) - self._removed
 
     def _enter(self, state: str, timeout_s: float | None = None) -> None:
         """Switch state, record it, tell the listeners; the state's deadline (arm clock) starts now."""
