@@ -196,8 +196,10 @@ class PalpationConfig:
             kind = int if f.type in ("int", int) else float
             if isinstance(value, bool) or not isinstance(value, (int, float)) or (
                     kind is int and not isinstance(value, int)):
+                hint = (f"; write {int(value)}, not {value!r}" if kind is int and isinstance(value, float)
+                        and math.isfinite(value) and value.is_integer() else "")
                 raise ValueError(f"palpation parameter {f.name} = {value!r} must be {'an integer' if kind is int else 'a number'} "
-                                 f"in [{lo}, {hi}] ({f.metadata['description']})")
+                                 f"in [{lo}, {hi}] ({f.metadata['description']}){hint}")
             if not (math.isfinite(value) and lo <= value <= hi):
                 raise ValueError(f"palpation parameter {f.name} = {value!r} is out of range: allowed [{lo}, {hi}] "
                                  f"({f.metadata['description']}); set a value in that range")
