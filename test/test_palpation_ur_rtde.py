@@ -438,3 +438,53 @@ def test_ur_rtde_is_imported_only_when_the_adapter_connects() -> None:
             "assert not {'rtde_control', 'rtde_receive', 'rclpy'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
+
+
+def test_two_node_cycles_in_a_row_on_the_double_both_finish(scene: Scene) -> None:
+    import rclpy
+    from std_srvs.srv import Trigger
+
+    from tactile_material_ros.nodes.ur_palpation_node import UrPalpationNode
+
+    sim = SimArm(scene)
+    sim.connect()
+
+    class NodeOnTheDouble(UrPalpationNode):
+        def _build_arm(self, kind: str, robot_ip: str, arm_model: str, tcp_check: TcpCheck) -> UrRtdeArm:
+            assert kind == "ur_rtde" and robot_ip == ROBOT_IP
+            return UrRtdeArm(robot_ip, arm_model=arm_model, tcp_check=tcp_check, clock=sim.now,
+                             control_factory=lambda ip: FakeControl(sim), receive_factory=lambda ip: FakeReceive(sim))
+
+    context = rclpy.context.Context()
+    rclpy.init(context=context, args=["--ros-args", "-p", "arm:=ur_rtde", "-p", f"robot_ip:={ROBOT_IP}",
+                                      "-p", "target:=wood_ball"])
+    try:
+        node = _in_context(NodeOnTheDouble, context)
+        try:
+            answers = []
+            for _ in range(2):
+                answers.append(node._on_palpate(Trigger.Request(), Trigger.Response()))
+                _idle(sim, 0.5)                 # between cycles the watchdog stops the script
+            assert all(a.success for a in answers), [a.message for a in answers]
+            assert any(e.what == "control script re-uploaded" for e in sim.record)
+        finally:
+            node.close()
+            node.destroy_node()
+    finally:
+        context.try_shutdown()
+
+
+def _in_context(cls: type, context: Any) -> Any:
+    """Build a node class whose ``Node.__init__`` runs in ``context`` (the node passes none of its own)."""
+    import rclpy.node
+
+    original = rclpy.node.Node.__init__
+
+    def init(self: Any, name: str, **kwargs: Any) -> None:
+        original(self, name, context=context, **kwargs)
+
+    rclpy.node.Node.__init__ = init  # type: ignore[method-assign]
+    try:
+        return cls()
+    finally:
+        rclpy.node.Node.__init__ = original  # type: ignore[method-assign]
