@@ -132,7 +132,7 @@ def test_zeroing_removes_the_ft_offset_and_drift_builds_up_again(scene: Scene) -
     arm.zero_ft()                                               # subtracts one (noisy) reading
     readings = []
     _run(arm, 0.2, lambda: readings.append(arm.tcp_wrench()[:3]))
-    assert np.linalg.norm(np.mean(readings, axis=0)) < 4 * arm.config.ft_noise_n
+    assert np.linalg.norm(np.mean(readings, axis=0)) < 4 * arm.config.force_noise_n
     _run(arm, 20.0)
     late = []
     _run(arm, 0.2, lambda: late.append(arm.tcp_wrench()[:3]))
@@ -146,12 +146,15 @@ def test_force_mode_settles_at_the_commanded_force_at_the_contact_law_depth(scen
     above = make_pose(obj.top_m + np.array([0.0, 0.0, 0.003]), tool_down(0.0))
     arm.move_linear(above, 0.3, 1.2)
     _run(arm, 2.0)
+    arm.zero_ft()                              # in free air: force mode regulates the zeroed reading
     arm.force_mode(ForceModeCommand.press_along_tool_z(above, 24.0, 0.015, 0.2, 1.0))
     _run(arm, 1.5, lambda: arm.force_mode(ForceModeCommand.press_along_tool_z(above, 24.0, 0.015, 0.2, 1.0)))
-    assert arm.contact_force_n() == pytest.approx(24.0, abs=0.2)
+    # within what zeroing on one noisy sample leaves (4 sigma)
+    assert arm.contact_force_n() == pytest.approx(24.0, abs=4 * arm.config.force_noise_n)
     elastic = scene.library.get(obj.material).elastic
     depth = float(obj.top_m[2] - arm.tcp_pose()[2])
-    assert depth == pytest.approx(ContactModel(scene.library.gel).depth_at_force(obj.shape, elastic, 24.0), abs=2e-5)
+    expected = ContactModel(scene.library.gel).depth_at_force(obj.shape, elastic, arm.contact_force_n())
+    assert depth == pytest.approx(expected, abs=2e-6)
 
 
 def test_the_watchdog_stops_the_script_and_force_mode_when_not_kicked(scene: Scene) -> None:

@@ -6,8 +6,11 @@
         --set target_force_n=5 --set max_force_n=10          # first dry run on a real cell
 
 Prints one JSON object with --json (outcome, reason, states, presses, force_mode_stopped, ...);
-exit code 0 when the cycle is done, 1 on a fault (including no connection), 2 on a usage error.
-The simulated arm runs faster than real time unless --real-time is given.
+exit code 0 when the cycle is done, 1 on a fault (including no connection), 2 on a usage error
+(bad or unsafe YAML in a scene, a parameter file or --set, a float where an integer belongs, an
+unknown name). Ctrl-C, SIGTERM and SIGHUP abort the cycle the same way: force mode stopped, the
+tool lifted clear, the JSON printed with outcome fault. The simulated arm runs faster than real
+time unless --real-time is given.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import json
 import logging
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tactile_material_ros.paths import config_file
-from tactile_material_ros.robot.arm_port import ArmError, ArmPort
+from tactile_material_ros.robot.arm_port import ArmError, ArmPort, ArmSetupError
+from tactile_material_ros.robot.cell import ARM_MODEL_CHOICES, TcpCheck, Workspace
 from tactile_material_ros.robot.palpation import (
     FaultCode,
     PalpationConfig,
@@ -58,33 +63,110 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
                         help="override one routine parameter, e.g. --set target_force_n=5 (repeatable)")
     parser.add_argument("--real-time", action="store_true", help="sim: run the simulated clock at real time")
+    parser.add_argument("--speed-slider", type=float, default=1.0, metavar="FRACTION",
+                        help="sim: the simulated pendant's speed slider, (0, 1] (a real arm's is read from it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     parser.set_defaults(func=run_palpate)
 
 
-def routine_settings(params_file: Path, overrides: list[str]) -> PalpationConfig:
-    """The routine's parameters from the node's parameter file, then ``NAME=VALUE`` overrides."""
+@dataclass(frozen=True)
+class CellSettings:
+    """The cell's parameters from the node's parameter file: what the arm must be and where it may go."""
+
+    arm_model: str = "auto"
+    tcp_check: TcpCheck = TcpCheck()
+    box_min_m: tuple[float, float, float] = Workspace().box_min_m
+    box_max_m: tuple[float, float, float] = Workspace().box_max_m
+
+    def workspace(self, table_z_m: float) -> Workspace:
+        return Workspace(self.box_min_m, self.box_max_m, table_z_m)
+
+
+CELL_PARAMETERS = ("arm_model", "tcp_offset", "workspace_min_m", "workspace_max_m")
+
+
+def _safe_yaml(text: str, where: str) -> Any:
+    """Plain YAML only: a syntax error or a ``!!python`` tag is a usage error naming where it is."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{where}: not valid YAML (plain YAML only, no !!python tags): "
+                         f"{' '.join(str(exc).split())}") from None
+
+
+def _numbers(name: str, value: Any, count: int) -> tuple[float, ...]:
+    if (not isinstance(value, list) or len(value) != count
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise ValueError(f"{name} = {value!r} must be a list of {count} numbers")
+    return tuple(float(v) for v in value)
+
+
+def routine_settings(params_file: Path, overrides: list[str]) -> tuple[PalpationConfig, CellSettings]:
+    """The routine's and the cell's parameters from the node's parameter file, then ``NAME=VALUE`` overrides."""
     with open(params_file) as f:
-        raw = yaml.safe_load(f) or {}
-    node_params = (raw.get(NODE_NAME) or raw.get(f"/{NODE_NAME}") or {}).get("ros__parameters", {})
+        raw = _safe_yaml(f.read(), str(params_file)) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{params_file}: expected a mapping with {NODE_NAME}: ros__parameters: ...")
+    node_params = (raw.get(NODE_NAME) or raw.get(f"/{NODE_NAME}") or raw.get("/**") or {}).get("ros__parameters", {})
     known = {name for name, *_ in PalpationConfig.describe()}
     values: dict[str, Any] = {k: v for k, v in node_params.items() if k in known}
+    cell: dict[str, Any] = {k: v for k, v in node_params.items() if k in CELL_PARAMETERS}
     for item in overrides:
         name, sep, text = item.partition("=")
         if not sep:
             raise ValueError(f"--set {item!r}: expected NAME=VALUE, e.g. --set target_force_n=5")
-        values[name.strip()] = yaml.safe_load(text)
-    return PalpationConfig.from_mapping(values)
+        name = name.strip()
+        value = _safe_yaml(text, f"--set {item}")
+        (cell if name in CELL_PARAMETERS else values)[name] = value
+    config = PalpationConfig.from_mapping(values)
+    settings = CellSettings(
+        arm_model=str(cell.get("arm_model", "auto")),
+        tcp_check=TcpCheck(_numbers("tcp_offset", cell["tcp_offset"], 6)) if "tcp_offset" in cell else TcpCheck(),
+        box_min_m=_numbers("workspace_min_m", cell.get("workspace_min_m", list(Workspace().box_min_m)), 3),
+        box_max_m=_numbers("workspace_max_m", cell.get("workspace_max_m", list(Workspace().box_max_m)), 3),
+    )
+    if settings.arm_model not in ARM_MODEL_CHOICES:
+        raise ValueError(f"arm_model = {settings.arm_model!r} is not allowed: use one of {', '.join(ARM_MODEL_CHOICES)}")
+    settings.workspace(0.0)          # validates the box
+    return config, settings
 
 
-def _build_arm(args: argparse.Namespace, scene: Any) -> ArmPort:
+def _build_arm(args: argparse.Namespace, scene: Any, cell: CellSettings) -> ArmPort:
     if args.arm == "ur_rtde":
         from tactile_material_ros.robot.ur_rtde_arm import UrRtdeArm
 
-        return UrRtdeArm(args.robot_ip)
+        return UrRtdeArm(args.robot_ip, arm_model=cell.arm_model, tcp_check=cell.tcp_check)
     from tactile_material_ros.robot.sim_arm import SimArm, SimArmConfig
 
-    return SimArm(scene, SimArmConfig(real_time_factor=1.0 if args.real_time else None))
+    return SimArm(scene, SimArmConfig(real_time_factor=1.0 if args.real_time else None,
+                                      model="e_series" if cell.arm_model == "auto" else cell.arm_model,
+                                      tcp_offset_m=cell.tcp_check.offset[2], speed_fraction=args.speed_slider))
+
+
+class _Stop:
+    """Ctrl-C, SIGTERM and SIGHUP: abort the running cycle (force mode off, lift clear); before it starts: skip it."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self.routine: PalpationRoutine | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stop:
+        for number in self.SIGNALS:
+            self._previous[number] = signal.signal(number, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _on_signal(self, number: int, frame: object) -> None:
+        self.signal_name = signal.Signals(number).name
+        log.warning("%s: aborting the cycle (force mode off, lift clear)", self.signal_name)
+        if self.routine is not None:
+            self.routine.abort()
 
 
 def run_palpate(args: argparse.Namespace) -> int:
@@ -93,44 +175,61 @@ def run_palpate(args: argparse.Namespace) -> int:
             raise ValueError("--arm ur_rtde needs --robot-ip, the robot's address")
         if args.inject and args.arm != "sim":
             raise ValueError("--inject works with --arm sim only")
+        if not 0.0 < args.speed_slider <= 1.0:
+            raise ValueError(f"--speed-slider {args.speed_slider!r}: allowed (0, 1]")
         scene = load_scene(args.scene)
         target = scene.get(args.target)
-        config = routine_settings(args.params or config_file("ur_palpation.yaml"), args.overrides)
+        config, cell = routine_settings(args.params or config_file("ur_palpation.yaml"), args.overrides)
+        injection = None
+        if args.inject:
+            from tactile_material_ros.robot.fault_injection import FaultInjection
+
+            injection = FaultInjection.parse(args.inject)
     except (ValueError, KeyError, OSError, SceneError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"tactile-material palpate: {message}", file=sys.stderr)
         return EXIT_USAGE
 
-    arm = _build_arm(args, scene)
+    arm = _build_arm(args, scene, cell)
     listeners: list[PalpationListener] = []
-    if args.inject:
-        from tactile_material_ros.robot.fault_injection import FaultInjection, FaultInjector
+    if injection is not None:
+        from tactile_material_ros.robot.fault_injection import FaultInjector
 
-        try:
-            injection = FaultInjection.parse(args.inject)
-        except ValueError as exc:
-            print(f"tactile-material palpate: {exc}", file=sys.stderr)
-            return EXIT_USAGE
         listeners.append(FaultInjector(arm, injection, target.name))  # type: ignore[arg-type]
-    routine = PalpationRoutine(arm, config, listeners)
+    routine = PalpationRoutine(arm, config, listeners, cell.workspace(scene.table_z_m))
 
-    try:
-        arm.connect()
-    except ArmError as exc:
-        report = {"outcome": "fault", "reason": f"{FaultCode.NO_CONNECTION.value}: {exc}", "states": [], "presses": [],
-                  "force_mode_stopped": None, "target": target.name, "arm": arm.description}
+    result: PalpationResult | None = None
+    with _Stop() as stop:
+        try:
+            arm.connect()
+        except ArmError as exc:
+            code = FaultCode.SETTINGS if isinstance(exc, ArmSetupError) else FaultCode.NO_CONNECTION
+            report = {"outcome": "fault", "reason": f"{code.value}: {exc}", "states": [], "presses": [],
+                      "force_mode_stopped": None, "target": target.name, "arm": arm.description}
+            _print(report, args.json)
+            return EXIT_FAULT
+        try:
+            stop.routine = routine
+            if stop.signal_name is None:
+                result = routine.palpate(target.top_m)
+        finally:
+            arm.disconnect()
+    if result is None:
+        report = {"outcome": "fault", "reason": f"{FaultCode.ABORTED.value}: {stop.signal_name} before the cycle "
+                  "started; nothing moved", "states": [], "presses": [], "force_mode_stopped": None,
+                  "target": target.name, "arm": arm.description}
         _print(report, args.json)
         return EXIT_FAULT
-
-    previous = signal.signal(signal.SIGINT, lambda *_: routine.abort())   # Ctrl-C: abort cleanly, lift clear
-    try:
-        result = routine.palpate(target.top_m)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        arm.disconnect()
-    report = {**result.to_dict(), "target": target.name, "arm": arm.description}
+    report = {**result.to_dict(), "target": target.name, "arm": arm.description,
+              "start_pose": _pose_list(result.start_pose), "end_pose": _pose_list(result.end_pose)}
+    if stop.signal_name is not None:
+        report["signal"] = stop.signal_name
     _print(report, args.json, result)
     return EXIT_DONE if result.outcome == "done" else EXIT_FAULT
+
+
+def _pose_list(pose: Any) -> list[float] | None:
+    return None if pose is None else [round(float(v), 6) for v in pose]
 
 
 def _print(report: dict[str, Any], as_json: bool, result: PalpationResult | None = None) -> None:

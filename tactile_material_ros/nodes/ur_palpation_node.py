@@ -50,6 +50,7 @@ from std_srvs.srv import Trigger
 from tactile_material_ros.nodes import node_support
 from tactile_material_ros.nodes.node_support import SENSOR_QOS, STATE_QOS, StartupError
 from tactile_material_ros.robot.arm_port import ArmError, ArmPort, ArmSample
+from tactile_material_ros.robot.cell import ARM_MODEL_CHOICES, TcpCheck, Workspace
 from tactile_material_ros.robot.palpation import (
     PalpationBusy,
     PalpationConfig,
@@ -120,12 +121,27 @@ class UrPalpationNode(Node):
             raise StartupError(f"parameter target = {self.target!r} is not an object of the scene "
                                f"{self.scene.source}; allowed: {', '.join(self.scene.names)}")
         self.joint_names = [f"{params['joint_prefix']}{name}" for name in JOINT_NAMES]
+        if params["arm_model"] not in ARM_MODEL_CHOICES:
+            raise StartupError(f"parameter arm_model = {params['arm_model']!r} is not allowed: use one of "
+                               f"{', '.join(ARM_MODEL_CHOICES)}")
+        try:
+            tcp_check = TcpCheck(tuple(float(v) for v in params["tcp_offset"]))  # type: ignore[arg-type]
+            self.workspace = Workspace(tuple(float(v) for v in params["workspace_min_m"]),  # type: ignore[arg-type]
+                                       tuple(float(v) for v in params["workspace_max_m"]),  # type: ignore[arg-type]
+                                       self.scene.table_z_m)
+        except (TypeError, ValueError) as exc:
+            raise StartupError(f"parameter {exc}") from None
 
-        self.arm = self._build_arm(arm_kind, robot_ip)
+        self.arm = self._build_arm(arm_kind, robot_ip, params["arm_model"], tcp_check)
         try:
             self.arm.connect()
         except ArmError as exc:
             raise StartupError(str(exc)) from None
+        problems = self.arm.model.settings_problems(self.config)
+        if problems:
+            self.arm.disconnect()
+            raise StartupError(f"the routine's parameters are not safe on a {self.arm.model.name}: "
+                               + "; ".join(problems))
 
         self._state_pub = self.create_publisher(String, "palpation/state", STATE_QOS)
         self._press_pub = self.create_publisher(WrenchStamped, "palpation/press", node_support.RESULT_QOS)
@@ -134,7 +150,7 @@ class UrPalpationNode(Node):
         self._joint_pub = self.create_publisher(JointState, "joint_states", 10)
         self._diag_pub = node_support.create_diagnostics_publisher(self)
 
-        self.routine = PalpationRoutine(self.arm, self.config, [_Publisher(self)])
+        self.routine = PalpationRoutine(self.arm, self.config, [_Publisher(self)], self.workspace)
         self._cycles = 0
         self._faults = 0
         self._samples = 0
@@ -167,19 +183,29 @@ class UrPalpationNode(Node):
                               "run time"),
             "idle_rate_hz": declare(self, "idle_rate_hz", 10.0, "rate of pose, wrench and joint_states between "
                                     "cycles [Hz]", range=(0.1, 100.0), read_only=True),
+            "arm_model": declare(self, "arm_model", "auto", "auto (detected from the RTDE period), cb3 or e_series",
+                                 read_only=True, additional_constraints="one of: auto, cb3, e_series"),
+            "tcp_offset": declare(self, "tcp_offset", list(TcpCheck().offset), "the TCP offset set on the pendant "
+                                  "[x, y, z, rx, ry, rz] (m, rad), checked against the controller at connect",
+                                  read_only=True),
+            "workspace_min_m": declare(self, "workspace_min_m", list(Workspace().box_min_m), "lower corner of the "
+                                       "box the TCP may be sent to (base frame) [m]", read_only=True),
+            "workspace_max_m": declare(self, "workspace_max_m", list(Workspace().box_max_m), "upper corner of that "
+                                       "box [m]", read_only=True),
         }
         for name, default, allowed, description in PalpationConfig.describe():
             values[name] = declare(self, name, default, description, range=allowed)
         return values
 
-    def _build_arm(self, kind: str, robot_ip: str) -> ArmPort:
+    def _build_arm(self, kind: str, robot_ip: str, arm_model: str, tcp_check: TcpCheck) -> ArmPort:
         if kind == "ur_rtde":
             from tactile_material_ros.robot.ur_rtde_arm import UrRtdeArm
 
-            return UrRtdeArm(robot_ip)
+            return UrRtdeArm(robot_ip, arm_model=arm_model, tcp_check=tcp_check)
         from tactile_material_ros.robot.sim_arm import SimArm, SimArmConfig
 
-        return SimArm(self.scene, SimArmConfig(real_time_factor=1.0))
+        return SimArm(self.scene, SimArmConfig(real_time_factor=1.0, tcp_offset_m=tcp_check.offset[2],
+                                               model="e_series" if arm_model == "auto" else arm_model))
 
     def close(self) -> None:
         if self.routine.abort():
@@ -187,8 +213,9 @@ class UrPalpationNode(Node):
         self.arm.disconnect()
 
     def _abort_wait_s(self) -> float:
-        """How long an aborted cycle may take to make the arm safe: the lift after a fault, or the watchdog."""
-        return self.config.retract_timeout_s + self.arm.watchdog_timeout_s + ABORT_WAIT_MARGIN_S
+        """How long an aborted cycle may take to make the arm safe: the lift after a fault (at the slowest
+        speed slider setting the routine stretches it for), or the watchdog."""
+        return 2.0 * self.config.retract_timeout_s + self.arm.watchdog_timeout_s + ABORT_WAIT_MARGIN_S
 
     # -- services ----------------------------------------------------------------------------------------
 
@@ -229,6 +256,10 @@ class UrPalpationNode(Node):
                 config = PalpationConfig.from_mapping({**current, **routine_changes})
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
+            problems = self.arm.model.settings_problems(config)
+            if problems:
+                return SetParametersResult(successful=False, reason=f"not safe on a {self.arm.model.name}: "
+                                           + "; ".join(problems))
             self.config = config
         if "target" in changes:
             self.target = str(changes["target"]) or self.scene.names[0]
@@ -298,6 +329,9 @@ class UrPalpationNode(Node):
             "robot_mode": safety.robot_mode_name,
             "protective_stop": safety.protective_stopped,
             "emergency_stop": safety.emergency_stopped,
+            "safeguard_stop": safety.safeguard_stopped,
+            "program_paused": safety.program_paused,
+            "arm_model": self.arm.model.name,
             "state": self.routine.state,
             "target": self.target,
             "cycles": self._cycles,

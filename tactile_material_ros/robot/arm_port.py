@@ -12,11 +12,13 @@ down on an object gives a positive base-Z force.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from tactile_material_ros.robot.cell import ArmModel
 from tactile_material_ros.robot.poses import Pose
 
 # The UR controller's movel: the angular speed and acceleration of the tool are 4x the
@@ -24,11 +26,35 @@ from tactile_material_ros.robot.poses import Pose
 # and the slower one sets the duration (UR forum, "MoveL: Tool Angular Speed", UR support answer).
 MOVEL_ANGULAR_PER_LINEAR = 4.0
 
+
+
+def trapezoid_duration_s(length: float, speed: float, accel: float) -> float:
+    """Time of a rest-to-rest move of ``length`` under a speed and an acceleration limit."""
+    if length <= 0.0:
+        return 0.0
+    if length <= speed**2 / accel:        # never reaches cruise speed
+        return 2.0 * math.sqrt(length / accel)
+    return length / speed + speed / accel
+
+
+def movel_duration_s(distance_m: float, angle_rad: float, speed_mps: float, accel_mps2: float) -> float:
+    """How long the controller's movel takes at full speed: the slower of the linear and angular profiles."""
+    return max(trapezoid_duration_s(distance_m, speed_mps, accel_mps2),
+               trapezoid_duration_s(angle_rad, speed_mps * MOVEL_ANGULAR_PER_LINEAR,
+                                    accel_mps2 * MOVEL_ANGULAR_PER_LINEAR))
+
+
 ROBOT_MODE_NAMES = {
     -1: "no_controller", 0: "disconnected", 1: "confirm_safety", 2: "booting", 3: "power_off",
     4: "power_on", 5: "idle", 6: "backdrive", 7: "running", 8: "updating_firmware",
 }
 ROBOT_MODE_RUNNING = 7
+
+# RTDE runtime_state (what ur_rtde's RTDEReceiveInterface.getRuntimeState returns): the state of
+# the program on the controller, here the ur_rtde control script.
+RUNTIME_STATE_NAMES = {0: "stopping", 1: "stopped", 2: "playing", 3: "pausing", 4: "paused", 5: "resuming"}
+RUNTIME_STATE_PLAYING = 2
+RUNTIME_STATES_PAUSED = (3, 4, 5)
 
 
 class ArmError(RuntimeError):
@@ -37,6 +63,10 @@ class ArmError(RuntimeError):
 
 class ArmConnectionError(ArmError):
     """No connection to the arm controller (at start-up, or lost during a cycle)."""
+
+
+class ArmSetupError(ArmError):
+    """The controller does not match the configuration (model, TCP offset): nothing was moved."""
 
 
 class ArmCommandRejected(ArmError):
@@ -51,6 +81,8 @@ class SafetyState:
     protective_stopped: bool = False
     emergency_stopped: bool = False
     robot_mode: int = ROBOT_MODE_RUNNING
+    safeguard_stopped: bool = False
+    program_paused: bool = False          # the control script is paused (pendant pause, safeguard stop)
 
     @property
     def robot_mode_name(self) -> str:
@@ -59,6 +91,7 @@ class SafetyState:
     @property
     def can_move(self) -> bool:
         return (self.connected and not self.protective_stopped and not self.emergency_stopped
+                and not self.safeguard_stopped and not self.program_paused
                 and self.robot_mode == ROBOT_MODE_RUNNING)
 
 
@@ -134,6 +167,11 @@ class ArmPort(Protocol):
         """How long after the last watchdog kick the controller stops on its own."""
         ...
 
+    @property
+    def model(self) -> ArmModel:
+        """CB3 or e-Series, as detected at ``connect`` (RTDE period) or configured."""
+        ...
+
     def connect(self) -> None:
         """Open the connection; ``ArmConnectionError`` names the address and what to check."""
 
@@ -160,6 +198,21 @@ class ArmPort(Protocol):
     def move_linear(self, pose: Pose, speed_mps: float, accel_mps2: float) -> None:
         """Start a straight-line TCP move to ``pose`` and return at once (asynchronous ``moveL``)."""
 
+    def move_joints(self, q: np.ndarray, speed_rad_s: float, accel_rad_s2: float) -> None:
+        """Start a joint-space move to ``q`` and return at once (asynchronous ``moveJ``)."""
+
+    def joint_solution(self, pose: Pose, near_q: np.ndarray) -> np.ndarray:
+        """The controller's inverse kinematics: joints that reach ``pose``, nearest ``near_q``."""
+        ...
+
+    def speed_fraction(self) -> float:
+        """The speed slider on the pendant, 0..1 (``target_speed_fraction``): all motion runs this much slower."""
+        ...
+
+    def tcp_offset(self) -> Pose:
+        """The TCP offset set on the controller, flange frame ``[x, y, z, rx, ry, rz]``."""
+        ...
+
     def stop_motion(self, decel_mps2: float) -> None:
         """Decelerate any linear motion to rest."""
 
@@ -170,7 +223,8 @@ class ArmPort(Protocol):
         """Leave force mode."""
 
     def force_mode_active(self) -> bool | None:
-        """Whether the controller is in force mode, as the controller reports it (None: cannot tell)."""
+        """Whether the controller is in force mode, as read from the controller; None when it cannot be told
+        (a paused program, an unacknowledged forceModeStop). Never the client's own guess."""
         ...
 
     def zero_ft(self) -> None:
@@ -189,5 +243,5 @@ class ArmPort(Protocol):
         ...
 
     def safety(self) -> SafetyState:
-        """Connection, protective stop, emergency stop and robot mode. Never raises."""
+        """Connection, protective / emergency / safeguard stop, paused program and robot mode. Never raises."""
         ...

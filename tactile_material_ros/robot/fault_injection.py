@@ -2,7 +2,9 @@
 
 ``FAULT@STATE`` (e.g. ``protective_stop@holding``) makes the simulated arm suffer FAULT the
 first time the routine enters STATE. The injector only listens to the routine's state
-changes; what the fault does is the simulated arm's physics (see ``sim_arm``).
+changes; what the fault does is the simulated arm's physics (see ``sim_arm``). ``preload``
+(the target stands 7 mm higher than the scene file says) is a fact about the world before the
+press, so it is injected at ``approaching`` only.
 """
 
 from __future__ import annotations
@@ -11,6 +13,14 @@ from dataclasses import dataclass
 
 from tactile_material_ros.robot.palpation import ACTIVE_STATES, PalpationListener, PalpationState
 from tactile_material_ros.robot.sim_arm import SimArm, SimFault
+
+# faults that only make sense at some states (the rest: every active state)
+ALLOWED_STATES = {SimFault.PRELOAD: (PalpationState.APPROACHING,)}
+
+
+def allowed_states(fault: SimFault) -> tuple[PalpationState, ...]:
+    """The states at which ``fault`` can be injected."""
+    return ALLOWED_STATES.get(fault, ACTIVE_STATES)
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,12 @@ class FaultInjection:
             raise ValueError(f"cannot inject at state {state_name!r}; states: {states}")
         return cls(fault, state)  # type: ignore[arg-type]
 
+    def __post_init__(self) -> None:
+        allowed = allowed_states(self.fault)
+        if self.at_state not in allowed:
+            raise ValueError(f"{self.fault.value} can be injected at {', '.join(s.value for s in allowed)} only, "
+                             f"not at {self.at_state.value}")
+
     def __str__(self) -> str:
         return f"{self.fault.value}@{self.at_state.value}"
 
@@ -43,7 +59,7 @@ class FaultInjection:
 class FaultInjector(PalpationListener):
     """Fires the injection into ``arm`` once, on the first entry into its state.
 
-    ``target``: the scene object being palpated, which ``no_contact`` removes.
+    ``target``: the scene object being palpated, which ``no_contact`` removes and ``preload`` raises.
     """
 
     def __init__(self, arm: SimArm, injection: FaultInjection, target: str | None = None) -> None:

@@ -5,24 +5,33 @@ One cycle on a target (the top of an object, base frame)::
     idle -> approaching -> pressing -> holding -> retracting -> rotating -> pressing -> ...
          -> retracting -> rotating -> done            (or, from anywhere: fault: <reason>)
 
-- approaching: zero the F/T reading, move to the travel height above the target (turning the
-  tool to the first press angle on the way), then straight down to the approach pose, a small
-  clearance above the object's top.
-- pressing: zero the F/T reading again (it drifts), enter force mode along tool Z and wait until
-  the force has stayed within tolerance of the target for the settle time; that instant is the
-  press (force, tool angle, depth past first touch) and is reported at once.
+- approaching: zero the F/T reading (the reference: the start pose must be clear of objects),
+  move to the travel height above the target (turning the tool to the first press angle on the
+  way), then straight down to the approach pose, a small clearance above the object's top; a
+  force above ``free_force_n`` on the way down means the object is higher than the scene says
+  (``fault: preload``).
+- pressing: zero the F/T reading again (it drifts), but only when the tool is free (the mean force
+  over 0.1 s below ``free_force_n``; else ``fault: preload``); enter force mode along tool Z and
+  wait until the force has stayed within tolerance of the target for the settle time; that
+  instant is the press (force, tool angle, depth past first touch) and is reported at once.
 - holding: keep pressing for the hold time (the capture window of the tactile camera).
 - retracting: leave force mode, lift straight up (to the approach pose, or to the travel
   height after the last press).
-- rotating: turn the tool about its Z axis by the rotation angle for the next press; after the
-  last press, turn back while returning to the start pose.
+- rotating: turn wrist 3 by the rotation angle for the next press (a joint move: the turn goes
+  the way the angle says, never "the shorter way"); after the last press, return to the start
+  position and unwind wrist 3 in joint space to its start angle, so cycles never wind the wrist.
 
 Safety invariants (each has a test): every exit path leaves force mode (``try/finally``); on a
-fault the arm lifts clear where it can still move; the maximum force, the maximum travel below
-the approach pose, the controller's safety state and the link are checked every control period
-(500 Hz), so an overshoot, a missing object, a protective or emergency stop or a lost connection
-ends the cycle in ``fault: <reason>``; every state has a timeout, so nothing hangs. ``abort()``
-may be called from any thread while a cycle runs.
+fault the arm lifts clear where it can still move, and only if the cycle has moved it; before
+anything moves, every target is checked against the workspace box and the table plane, the
+wrist's total turn against its limits and the settings against the arm's force noise (CB3 or
+e-Series); the maximum force (absolute: every offset removed by zeroing is added back), the
+maximum travel below the approach pose, the controller's safety state and the link are checked
+every control period, so an overshoot, a missing object, a protective, emergency or safeguard
+stop, a paused program or a lost connection ends the cycle in ``fault: <reason>``; every state
+has a timeout, stretched by its planned motion at the speed slider's setting, so nothing hangs
+and a slow first run does not time out. ``abort()`` may be called from any thread while a cycle
+runs.
 
 The routine itself never sleeps: it paces with the arm's control period (``initPeriod`` /
 ``waitPeriod``) and measures time on the arm's clock, so the same code runs a real UR at 500 Hz
@@ -42,7 +51,6 @@ from typing import Any
 import numpy as np
 
 from tactile_material_ros.robot.arm_port import (
-    MOVEL_ANGULAR_PER_LINEAR,
     ROBOT_MODE_RUNNING,
     ArmConnectionError,
     ArmError,
@@ -50,7 +58,10 @@ from tactile_material_ros.robot.arm_port import (
     ArmSample,
     ForceModeCommand,
     SafetyState,
+    movel_duration_s,
+    trapezoid_duration_s,
 )
+from tactile_material_ros.robot.cell import Workspace
 from tactile_material_ros.robot.poses import (
     Pose,
     make_pose,
@@ -69,6 +80,11 @@ ARRIVAL_TOLERANCE_M = 0.0002         # a move has arrived within 0.2 mm ...
 ARRIVAL_TOLERANCE_RAD = math.radians(0.2)  # ... and 0.2 deg of its target ...
 REST_SPEED_MPS = 0.002               # ... and has come to rest (below 2 mm/s ...
 REST_SPEED_RAD_S = math.radians(1.0)  # ... and 1 deg/s)
+ARRIVAL_TOLERANCE_Q_RAD = math.radians(0.1)  # a joint move has arrived within 0.1 deg on every joint
+FREE_WINDOW_S = 0.1                  # the tool counts as free when the mean force over this window is low
+WRIST_JOINT = 5                      # wrist 3: turns the tool about its Z axis
+WRIST_LIMIT_MARGIN_RAD = math.radians(5.0)  # keep this far inside the +/- 360 deg joint limit
+JOINT_LIMIT_RAD = 2.0 * math.pi
 
 
 class PalpationState(StrEnum):
@@ -91,7 +107,13 @@ class FaultCode(StrEnum):
     LOST_LINK = "lost_link"
     PROTECTIVE_STOP = "protective_stop"
     EMERGENCY_STOP = "emergency_stop"
+    SAFEGUARD_STOP = "safeguard_stop"
+    PROGRAM_PAUSED = "program_paused"
     ROBOT_MODE = "robot_mode"
+    PRELOAD = "preload"
+    WORKSPACE = "workspace"
+    JOINT_LIMIT = "joint_limit"
+    SETTINGS = "settings"
     OVERSHOOT = "overshoot"
     NO_CONTACT = "no_contact"
     MAX_TRAVEL = "max_travel"
@@ -101,6 +123,10 @@ class FaultCode(StrEnum):
     START_POSE = "start_pose"
     NO_CONNECTION = "no_connection"
     INTERNAL_ERROR = "internal_error"
+
+
+# faults raised by the checks before anything moves: the arm is left where it is
+REFUSALS = (FaultCode.START_POSE, FaultCode.WORKSPACE, FaultCode.JOINT_LIMIT, FaultCode.SETTINGS)
 
 
 class PalpationFault(Exception):
@@ -137,8 +163,12 @@ class PalpationConfig:
     hold_time_s: float = _param(0.6, 0.0, 30.0, "how long to keep pressing after settling: the camera's capture window [s]")
     max_force_n: float = _param(40.0, 1.0, 150.0, "any force above this ends the cycle (overshoot, collision) [N]")
     contact_force_n: float = _param(1.0, 0.05, 20.0, "first touch: the force at which depth is counted from [N]")
+    free_force_n: float = _param(3.0, 0.2, 20.0, "the tool counts as free (F/T may be zeroed, the descent is clear) "
+                                 "below this force [N]")
     presses: int = _param(2, 1, 8, "presses per cycle, with a tool rotation between them")
     rotation_deg: float = _param(90.0, -360.0, 360.0, "tool rotation about its Z axis between presses [deg]")
+    max_wrist_turn_deg: float = _param(360.0, 0.0, 710.0, "largest turn of wrist 3 away from its start angle "
+                                       "within a cycle [deg]")
     first_tool_angle_deg: float = _param(0.0, -180.0, 180.0, "tool angle of the first press, about tool Z from the reference [deg]")
     approach_clearance_m: float = _param(0.005, 0.001, 0.05, "gap between gel and the object's top at the approach pose [m]")
     travel_clearance_m: float = _param(0.04, 0.005, 0.5, "height above the object's top for moves to and from it [m]")
@@ -165,9 +195,11 @@ class PalpationConfig:
             value = getattr(self, f.name)
             kind = int if f.type in ("int", int) else float
             if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                    kind is int and not float(value).is_integer()):
+                    kind is int and not isinstance(value, int)):
+                hint = (f"; write {int(value)}, not {value!r}" if kind is int and isinstance(value, float)
+                        and math.isfinite(value) and value.is_integer() else "")
                 raise ValueError(f"palpation parameter {f.name} = {value!r} must be {'an integer' if kind is int else 'a number'} "
-                                 f"in [{lo}, {hi}] ({f.metadata['description']})")
+                                 f"in [{lo}, {hi}] ({f.metadata['description']}){hint}")
             if not (math.isfinite(value) and lo <= value <= hi):
                 raise ValueError(f"palpation parameter {f.name} = {value!r} is out of range: allowed [{lo}, {hi}] "
                                  f"({f.metadata['description']}); set a value in that range")
@@ -179,6 +211,9 @@ class PalpationConfig:
         if not self.force_tolerance_n < self.target_force_n:
             raise ValueError(f"palpation parameter force_tolerance_n = {self.force_tolerance_n!r} must be below "
                              f"target_force_n = {self.target_force_n:g} N: allowed [0.05, {self.target_force_n:g})")
+        if not self.free_force_n < self.target_force_n - self.force_tolerance_n:
+            raise ValueError(f"palpation parameter free_force_n = {self.free_force_n!r} must be below "
+                             f"target_force_n - force_tolerance_n = {self.target_force_n - self.force_tolerance_n:g} N")
         if not self.contact_force_n < self.target_force_n - self.force_tolerance_n:
             raise ValueError(f"palpation parameter contact_force_n = {self.contact_force_n!r} must be below "
                              f"target_force_n - force_tolerance_n = {self.target_force_n - self.force_tolerance_n:g} N")
@@ -206,11 +241,19 @@ class PalpationConfig:
             raise ValueError(f"unknown palpation parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**values)
 
-    @property
-    def max_cycle_time_s(self) -> float:
-        """Upper bound on one cycle, including the fault handling: what callers may wait for."""
-        per_press = self.press_timeout_s + self.hold_time_s + self.retract_timeout_s + self.rotate_timeout_s
-        return self.approach_timeout_s + self.presses * per_press + self.retract_timeout_s + 1.0
+    def max_cycle_time_s(self, speed_fraction: float = 1.0, travel_m: float = 1.0) -> float:
+        """Upper bound on one cycle, including the fault handling: what callers may wait for.
+
+        ``speed_fraction``: the speed slider; ``travel_m``: the longest way between the start pose and
+        a target. Each state's timeout comes on top of its planned motion at the slider's speed.
+        """
+        slow = 1.0 / speed_fraction
+        moves = (2.0 * travel_m / self.travel_speed_mps + 4.0 * self.travel_clearance_m / self.approach_speed_mps
+                 + (self.max_travel_m + self.approach_clearance_m) / self.press_speed_limit_mps * self.presses
+                 + math.radians(self.max_wrist_turn_deg) * 2.0 / self.rotation_speed_rad_s + 10.0)
+        per_press = (self.press_timeout_s + self.hold_time_s + FREE_WINDOW_S + self.retract_timeout_s
+                     + self.rotate_timeout_s)
+        return self.approach_timeout_s + self.presses * per_press + self.retract_timeout_s + moves * slow + 1.0
 
 
 @dataclass(frozen=True)
@@ -300,17 +343,22 @@ class _Reading:
     position: np.ndarray
     rot: np.ndarray
     wrench: np.ndarray
-    normal_n: float           # raw normal force (object pushing on the gel) [N]
+    normal_n: float           # normal force (object pushing on the gel), relative to the baseline zero [N]
     filtered_n: float         # low-pass filtered normal force [N]
 
 
 class PalpationRoutine:
-    """Runs palpation cycles on one arm. Thread-safe: ``palpate`` on one thread, ``abort`` from any."""
+    """Runs palpation cycles on one arm. Thread-safe: ``palpate`` on one thread, ``abort`` from any.
+
+    ``workspace``: where the TCP may go (box and table plane); every target is checked against it
+    before anything moves.
+    """
 
     def __init__(self, arm: ArmPort, config: PalpationConfig | None = None,
-                 listeners: Sequence[PalpationListener] = ()) -> None:
+                 listeners: Sequence[PalpationListener] = (), workspace: Workspace | None = None) -> None:
         self.arm = arm
         self.config = config or PalpationConfig()
+        self.workspace = workspace or Workspace()
         self._listeners = list(listeners)
         self._abort = threading.Event()
         self._busy = threading.Lock()
@@ -319,6 +367,10 @@ class PalpationRoutine:
         self._state = PalpationState.IDLE.value
         self._token: object = None
         self._filtered = 0.0
+        self._removed = np.zeros(3)     # force offsets removed by zeroing since the reference zero (base axes)
+        self._moved = False             # has this cycle commanded any motion?
+        self._slider = 1.0              # the speed slider, read at the start of the cycle
+        self._deadline = math.inf
         self._next_sample_t = 0.0
         self._t0 = 0.0
         self._states: list[StateRecord] = []
@@ -366,6 +418,8 @@ class PalpationRoutine:
         self._abort.clear()
         self._states = []
         self._next_sample_t = 0.0
+        self._removed = np.zeros(3)
+        self._moved = False
         presses: list[Press] = []
         fault: PalpationFault | None = None
         completed = False
@@ -373,6 +427,7 @@ class PalpationRoutine:
         self._t0 = self.arm.now()
         try:
             try:
+                self._check_settings()
                 self.arm.prepare()
                 self._token = self.arm.period_start()
                 start_pose = self.arm.tcp_pose()
@@ -388,7 +443,8 @@ class PalpationRoutine:
         finally:
             # runs on every exit path, including KeyboardInterrupt
             self._leave_force_mode()
-            if not completed:
+            # a refusal before anything moved leaves the arm where it is; any other fault lifts clear
+            if not completed and (self._moved or (fault is not None and fault.code not in REFUSALS)):
                 self._lift_clear(target_top)
         force_mode_stopped = self._force_mode_stopped()
         if fault is not None:
@@ -407,6 +463,13 @@ class PalpationRoutine:
             end_pose=self._try_pose(),
         )
 
+    def _check_settings(self) -> None:
+        """The settings must suit this arm's force reading (a CB3's is noisy): checked before anything moves."""
+        problems = self.arm.model.settings_problems(self.config)
+        if problems:
+            raise PalpationFault(FaultCode.SETTINGS, f"these settings are not safe on a {self.arm.model.name}: "
+                                 + "; ".join(problems) + " (docs/hardware.md, CB3 vs e-Series)")
+
     def _run(self, target_top: np.ndarray, start_pose: Pose, presses: list[Press]) -> None:
         cfg = self.config
         start_p, start_r = split_pose(start_pose)
@@ -417,53 +480,115 @@ class PalpationRoutine:
         approach_p = target_top + np.array([0.0, 0.0, cfg.approach_clearance_m])
         travel_z = float(target_top[2]) + cfg.travel_clearance_m
         travel_p = np.array([target_top[0], target_top[1], travel_z])
-        angles = [math.radians(cfg.first_tool_angle_deg + i * cfg.rotation_deg) for i in range(cfg.presses)]
-
         # moves between the start pose and the target go through the travel height: straight up
         # first if the start is lower, then across (and back the same way)
         rise = [np.array([start_p[0], start_p[1], travel_z])] if start_p[2] < travel_z - ARRIVAL_TOLERANCE_M else []
+        self._check_workspace(start_p, target_top, travel_p, approach_p, rise)
+        first_r = tool_down(math.radians(cfg.first_tool_angle_deg))
+        start_q = self.arm.joint_positions()
+        wrist_start = self._plan_wrist(start_q, make_pose(travel_p, first_r))
+        self._slider = self._read_slider()
 
-        deadline = self._enter(PalpationState.APPROACHING.value, cfg.approach_timeout_s)
-        self._zero_ft()
+        self._enter(PalpationState.APPROACHING.value, cfg.approach_timeout_s)
+        self._zero_ft(reference=True)
         for p in rise:
-            self._move_to(p, start_r, cfg.travel_speed_mps, cfg.linear_accel_mps2, deadline, "approaching")
-        self._move_to(travel_p, tool_down(angles[0]), cfg.travel_speed_mps, cfg.linear_accel_mps2, deadline,
-                      "approaching")
-        self._move_to(approach_p, tool_down(angles[0]), cfg.approach_speed_mps, cfg.linear_accel_mps2,
-                      deadline, "approaching")
+            self._move_to(p, start_r, cfg.travel_speed_mps, cfg.linear_accel_mps2, "approaching")
+        self._move_to(travel_p, first_r, cfg.travel_speed_mps, cfg.linear_accel_mps2, "approaching")
+        self._move_to(approach_p, first_r, cfg.approach_speed_mps, cfg.linear_accel_mps2, "approaching",
+                      watch_contact=True)
 
-        for index in range(len(angles)):
-            last = index == len(angles) - 1
+        for index in range(cfg.presses):
+            last = index == cfg.presses - 1
             self._hold(self._press(index, presses))
 
-            deadline = self._enter(PalpationState.RETRACTING.value, cfg.retract_timeout_s)
+            self._enter(PalpationState.RETRACTING.value, cfg.retract_timeout_s)
             self.arm.force_mode_stop()
             here = self._read()
             lift_p = np.array([here.position[0], here.position[1], travel_z if last else approach_p[2]])
-            self._move_to(lift_p, here.rot, cfg.approach_speed_mps, cfg.linear_accel_mps2, deadline, "retracting")
+            self._move_to(lift_p, here.rot, cfg.approach_speed_mps, cfg.linear_accel_mps2, "retracting")
 
-            deadline = self._enter(PalpationState.ROTATING.value, cfg.rotate_timeout_s)
-            if not last:
-                self._move_to(approach_p, tool_down(angles[index + 1]),
-                              cfg.rotation_speed_rad_s / MOVEL_ANGULAR_PER_LINEAR,
-                              cfg.rotation_accel_rad_s2 / MOVEL_ANGULAR_PER_LINEAR, deadline, "rotating")
-            else:   # turn back to the start orientation on the way back to the start pose
+            self._enter(PalpationState.ROTATING.value, cfg.rotate_timeout_s)
+            if not last:    # turn wrist 3 (only it: the TCP is on its axis) by the rotation angle
+                q = self.arm.joint_positions()
+                q[WRIST_JOINT] += math.radians(cfg.rotation_deg)
+                self._check_wrist(float(q[WRIST_JOINT]), wrist_start)
+                self._move_joints_to(q, "rotating")
+            else:           # back to the start position, then unwind the wrist to its start angle
+                here = self._read()
                 for p in [*rise, start_p]:
-                    self._move_to(p, start_r, cfg.travel_speed_mps, cfg.linear_accel_mps2, deadline,
+                    self._move_to(p, here.rot, cfg.travel_speed_mps, cfg.linear_accel_mps2,
                                   "returning to the start pose")
+                self._move_joints_to(start_q, "unwinding the wrist at the start pose")
+
+    def _check_workspace(self, start_p: np.ndarray, target_top: np.ndarray, travel_p: np.ndarray,
+                         approach_p: np.ndarray, rise: list[np.ndarray]) -> None:
+        """Every point the cycle may send the TCP to, inside the box and above the table; checked before moving."""
+        deepest = approach_p - np.array([0.0, 0.0, self.config.max_travel_m])
+        points = [("the start pose", start_p), ("the target's top", target_top), ("the travel pose", travel_p),
+                  ("the approach pose", approach_p), *[("the rise above the start", p) for p in rise]]
+        for what, point in points:
+            problem = self.workspace.problem(point, what)
+            if problem:
+                raise PalpationFault(FaultCode.WORKSPACE, f"{problem}; nothing moved: check the scene file and the "
+                                     "workspace parameters")
+        if deepest[2] < self.workspace.table_z_m:
+            raise PalpationFault(FaultCode.WORKSPACE, f"the deepest press (approach pose minus max_travel_m = "
+                                 f"{self.config.max_travel_m:g} m) would reach z = {deepest[2]:.4f} m, below the table "
+                                 f"top at {self.workspace.table_z_m:g} m; lower max_travel_m or check the object's height")
+
+    def _plan_wrist(self, start_q: np.ndarray, first_pose: Pose) -> float:
+        """Check the wrist-3 angles of all presses before moving; returns wrist 3's start angle.
+
+        The first press's joints come from the controller's inverse kinematics near the start joints
+        (the movel to the travel pose ends there); each further press turns wrist 3 by ``rotation_deg``.
+        """
+        cfg = self.config
+        q0 = float(start_q[WRIST_JOINT])
+        first = float(self.arm.joint_solution(first_pose, start_q)[WRIST_JOINT])
+        angles = [first + i * math.radians(cfg.rotation_deg) for i in range(cfg.presses)]
+        for angle in angles:
+            self._check_wrist(angle, q0)
+        return q0
+
+    def _check_wrist(self, angle: float, q0: float) -> None:
+        cfg = self.config
+        if abs(angle - q0) > math.radians(cfg.max_wrist_turn_deg) + 1e-9:
+            raise PalpationFault(FaultCode.JOINT_LIMIT, f"the presses would turn wrist 3 by "
+                                 f"{math.degrees(angle - q0):.0f} deg from its start angle, more than "
+                                 f"max_wrist_turn_deg = {cfg.max_wrist_turn_deg:g}; use fewer presses or a smaller "
+                                 "rotation_deg")
+        if abs(angle) > JOINT_LIMIT_RAD - WRIST_LIMIT_MARGIN_RAD:
+            raise PalpationFault(FaultCode.JOINT_LIMIT, f"wrist 3 would reach {math.degrees(angle):.0f} deg, beyond "
+                                 f"its limit of +/- {math.degrees(JOINT_LIMIT_RAD - WRIST_LIMIT_MARGIN_RAD):.0f} deg "
+                                 f"(it starts at {math.degrees(q0):.0f} deg); unwind wrist 3 towards 0 on the pendant "
+                                 "or turn the other way (negative rotation_deg)")
+
+    def _read_slider(self) -> float:
+        fraction = float(self.arm.speed_fraction())
+        if not (math.isfinite(fraction) and 0.0 < fraction <= 1.0):
+            raise PalpationFault(FaultCode.ROBOT_MODE, f"the speed slider reads {fraction!r}; set it above 0 % on "
+                                 "the pendant")
+        if fraction < 1.0:
+            log.info("speed slider at %.0f %%: timeouts stretched by the planned motion", fraction * 100)
+        return fraction
 
     def _press(self, index: int, presses: list[Press]) -> _PressGeometry:
         cfg = self.config
-        deadline = self._enter(PalpationState.PRESSING.value, cfg.press_timeout_s)
-        self._zero_ft()
+        self._enter(PalpationState.PRESSING.value, cfg.press_timeout_s + FREE_WINDOW_S + (
+            cfg.approach_clearance_m + cfg.max_travel_m) / (cfg.press_speed_limit_mps * self._slider))
+        self._zero_ft(reference=False)
         start = self._read()
+        # the controller regulates its zeroed reading; what the zero removed is added back, so the
+        # force on the object is the target (the removed part is below free_force_n by the zero's check)
+        offset_n = -float(self._removed @ start.rot[:, 2])
         press = _PressGeometry(start.position, start.rot[:, 2], ForceModeCommand.press_along_tool_z(
-            make_pose(start.position, start.rot), cfg.target_force_n, cfg.press_speed_limit_mps,
+            make_pose(start.position, start.rot), cfg.target_force_n - offset_n, cfg.press_speed_limit_mps,
             cfg.damping, cfg.gain_scaling))
         touch_travel: float | None = None
         settle_since: float | None = None
         window: list[float] = []
         wrenches: list[np.ndarray] = []
+        self._moved = True
         while True:
             self.arm.force_mode(press.command)
             self._next_period()
@@ -493,7 +618,7 @@ class PalpationRoutine:
                     return press
             else:
                 settle_since = None
-            if now.t > deadline:
+            if now.t > self._deadline:
                 raise PalpationFault(FaultCode.TIMEOUT, f"pressing: the force did not settle at "
                                      f"{cfg.target_force_n:g} +/- {cfg.force_tolerance_n:g} N within "
                                      f"{cfg.press_timeout_s:g} s (last {now.filtered_n:.1f} N)")
@@ -518,22 +643,60 @@ class PalpationRoutine:
 
     # -- moving and reading ----------------------------------------------------------------------------
 
-    def _move_to(self, p: np.ndarray, r: np.ndarray, speed: float, accel: float, deadline: float, what: str) -> None:
+    def _move_to(self, p: np.ndarray, r: np.ndarray, speed: float, accel: float, what: str,
+                 watch_contact: bool = False) -> None:
+        """A movel, watched to arrival; its planned time at the slider's speed extends the state's deadline.
+
+        ``watch_contact``: a force above ``free_force_n`` on the way means something is in the way
+        (the object higher than the scene says): stop and fault ``preload``.
+        """
+        here_p, here_r = split_pose(self.arm.tcp_pose())
+        self._deadline += movel_duration_s(float(np.linalg.norm(p - here_p)), rotation_between_rad(here_r, r),
+                                           speed, accel) / self._slider
+        self._moved = True
         self.arm.move_linear(make_pose(p, r), speed, accel)
         before: _Reading | None = None
         while True:
             now = self._read()
             distance = float(np.linalg.norm(now.position - p))
             angle = rotation_between_rad(now.rot, r)
+            if watch_contact and now.filtered_n > self.config.free_force_n:
+                self.arm.stop_motion(self.config.linear_accel_mps2 * 2.0)
+                raise PalpationFault(FaultCode.PRELOAD, f"{what}: {now.filtered_n:.1f} N (above free_force_n = "
+                                     f"{self.config.free_force_n:g} N) {distance * 1000:.1f} mm before the approach "
+                                     "pose: the object is likely higher than the scene file says (or the TCP offset "
+                                     "is too short); measure its top again")
             if distance <= ARRIVAL_TOLERANCE_M and angle <= ARRIVAL_TOLERANCE_RAD and before is not None:
                 dt = max(now.t - before.t, 1e-9)
                 if (float(np.linalg.norm(now.position - before.position)) / dt <= REST_SPEED_MPS
                         and rotation_between_rad(now.rot, before.rot) / dt <= REST_SPEED_RAD_S):
                     return
             before = now
-            if now.t > deadline:
+            if now.t > self._deadline:
                 raise PalpationFault(FaultCode.TIMEOUT, f"{what}: not at the target in time ({distance * 1000:.1f} mm "
                                      f"and {math.degrees(angle):.1f} deg away); the arm is not following its commands")
+            self._next_period()
+
+    def _move_joints_to(self, q: np.ndarray, what: str) -> None:
+        """A movej at the rotation speed, watched to arrival; its planned time extends the state's deadline."""
+        cfg = self.config
+        target = np.asarray(q, dtype=float)
+        way = float(np.max(np.abs(target - self.arm.joint_positions())))
+        self._deadline += trapezoid_duration_s(way, cfg.rotation_speed_rad_s, cfg.rotation_accel_rad_s2) / self._slider
+        self._moved = True
+        self.arm.move_joints(target, cfg.rotation_speed_rad_s, cfg.rotation_accel_rad_s2)
+        before: np.ndarray | None = None
+        while True:
+            now = self._read()
+            joints = self.arm.joint_positions()
+            away = float(np.max(np.abs(joints - target)))
+            if away <= ARRIVAL_TOLERANCE_Q_RAD and before is not None:
+                if float(np.max(np.abs(joints - before))) / self.arm.period_s <= REST_SPEED_RAD_S:
+                    return
+            before = joints
+            if now.t > self._deadline:
+                raise PalpationFault(FaultCode.TIMEOUT, f"{what}: the joints are not at the target in time "
+                                     f"({math.degrees(away):.1f} deg away); the arm is not following its commands")
             self._next_period()
 
     def _next_period(self) -> None:
@@ -541,6 +704,10 @@ class PalpationRoutine:
         self.arm.period_wait(self._token)
         self._token = self.arm.period_start()
         self.arm.kick_watchdog()
+
+    def _absolute_force_n(self, wrench: np.ndarray) -> float:
+        """|F| of a raw reading with every offset that zeroing removed since the baseline added back."""
+        return float(np.linalg.norm(np.asarray(wrench[:3], dtype=float) + self._removed))
 
     def _read(self) -> _Reading:
         """Read the arm and check every limit that holds in every state."""
@@ -553,6 +720,8 @@ class PalpationRoutine:
         pose = self.arm.tcp_pose()
         wrench = self.arm.tcp_wrench()
         position, rot = split_pose(pose)
+        wrench = np.asarray(wrench, dtype=float).copy()
+        wrench[:3] += self._removed                  # absolute: relative to the baseline zero
         magnitude = float(np.linalg.norm(wrench[:3]))
         if magnitude > self.config.max_force_n:
             raise PalpationFault(FaultCode.OVERSHOOT, f"force {magnitude:.1f} N above the maximum "
@@ -571,20 +740,61 @@ class PalpationRoutine:
         dt = self.arm.period_s
         return 1.0 if tau <= 0.0 else dt / (tau + dt)
 
-    def _zero_ft(self) -> None:
-        """Zero the F/T reading, but never under load: a force above the maximum is a fault first."""
-        self._read()
-        self.arm.zero_ft()
-        self._filtered = 0.0
+    def _zero_ft(self, reference: bool) -> None:
+        """Zero the F/T reading, but never under load, and keep track of what zeroing removed.
 
-    def _enter(self, state: str, timeout_s: float | None = None) -> float:
-        """Switch state, record it, tell the listeners; returns the state's deadline on the arm clock."""
+        ``reference``: the first zero of the cycle, at the start pose (which must be clear of objects):
+        the baseline. Every later zero first checks that the tool is free (the mean force over
+        ``FREE_WINDOW_S``, relative to the baseline, below ``free_force_n``; else ``fault: preload``).
+        After each zero the mean reading over ``FREE_WINDOW_S`` shows what the zero left behind (it is
+        taken on one noisy sample: several N on a CB3). ``self._removed`` then holds the offset that
+        makes ``reading + removed`` the force relative to the baseline: every force check, the press
+        force and the force-mode target use it, so nothing is hidden by a zero.
+        """
+        load = np.zeros(3)
+        if not reference:
+            mean = self._mean_reading()
+            load = mean + self._removed
+            if float(np.linalg.norm(load)) > self.config.free_force_n:
+                normal = -float(load @ self._read().rot[:, 2])
+                if normal < -self.config.free_force_n:
+                    raise PalpationFault(FaultCode.PRELOAD, f"{self._state}: the force on the gel dropped by "
+                                         f"{-normal:.1f} N since the start pose, where the cycle started in contact: "
+                                         "the F/T reading was zeroed at the start pose under load; jog the tool clear "
+                                         "of all objects, then palpate again")
+                raise PalpationFault(FaultCode.PRELOAD, f"{self._state}: the tool is not free before zeroing the F/T "
+                                     f"reading ({float(np.linalg.norm(load)):.1f} N since the start pose; free_force_n "
+                                     f"= {self.config.free_force_n:g} N): the object is likely higher than the scene "
+                                     "file says; measure its top again")
+        else:
+            self._read()
+        self.arm.zero_ft()
+        self._removed = load              # the reading now starts near zero: near enough until measured
+        left = self._mean_reading()
+        self._removed = load - left
+        if reference:
+            self._filtered = 0.0
+
+    def _mean_reading(self) -> np.ndarray:
+        """Mean raw force reading over ``FREE_WINDOW_S``, holding still."""
+        readings = [self._read_raw_force()]
+        end = self.arm.now() + FREE_WINDOW_S
+        while self.arm.now() < end:
+            self._next_period()
+            readings.append(self._read_raw_force())
+        return np.mean(readings, axis=0)
+
+    def _read_raw_force(self) -> np.ndarray:
+        return np.asarray(self._read().wrench[:3], dtype=float) - self._removed
+
+    def _enter(self, state: str, timeout_s: float | None = None) -> None:
+        """Switch state, record it, tell the listeners; the state's deadline (arm clock) starts now."""
         t = self.arm.now()
         self._state = state
+        self._deadline = t + timeout_s if timeout_s is not None else math.inf
         self._states.append(StateRecord(state, t - self._t0))
         log.debug("palpation state %s at %.3f s", state, t - self._t0)
         self._notify("on_state", state, t)
-        return t + timeout_s if timeout_s is not None else math.inf
 
     def _notify(self, method: str, *args: Any) -> None:
         for listener in self._listeners:
@@ -604,6 +814,12 @@ class PalpationRoutine:
         if safety.protective_stopped:
             return PalpationFault(FaultCode.PROTECTIVE_STOP, "protective stop; find the cause, clear it on the pendant, "
                                   "then palpate again")
+        if safety.safeguard_stopped:
+            return PalpationFault(FaultCode.SAFEGUARD_STOP, "safeguard stop (a safety input: light curtain, door); the "
+                                  "program is paused: reset the safeguard, press Stop on the pendant, then palpate again")
+        if safety.program_paused:
+            return PalpationFault(FaultCode.PROGRAM_PAUSED, "the control script is paused (pause on the pendant); "
+                                  "press Stop on the pendant, then palpate again")
         if safety.robot_mode != ROBOT_MODE_RUNNING:
             return PalpationFault(FaultCode.ROBOT_MODE, f"the robot is not running (mode {safety.robot_mode_name})")
         return None
@@ -626,7 +842,7 @@ class PalpationRoutine:
             log.error("cannot reach the controller to stop force mode (%s); its watchdog stops the control script "
                       "within %.2f s, waiting that long", exc, self.arm.watchdog_timeout_s)
         except ArmError as exc:
-            log.info("force mode already ended by the controller (%s)", exc)
+            log.warning("the controller did not take forceModeStop (%s); the result reports what it says", exc)
             return
         end = self.arm.now() + self.arm.watchdog_timeout_s + 2 * self.arm.period_s
         token = self.arm.period_start()
@@ -645,10 +861,11 @@ class PalpationRoutine:
             lift_z = max(float(here_p[2]) + cfg.fault_retract_m, float(target_top[2]) + cfg.approach_clearance_m)
             goal = np.array([here_p[0], here_p[1], lift_z])
             self.arm.move_linear(make_pose(goal, here_r), cfg.approach_speed_mps, cfg.linear_accel_mps2)
-            deadline = self.arm.now() + cfg.retract_timeout_s
+            deadline = self.arm.now() + cfg.retract_timeout_s + movel_duration_s(
+                lift_z - float(here_p[2]), 0.0, cfg.approach_speed_mps, cfg.linear_accel_mps2) / self._slider
             # lifting away from an object lowers the force; a rise above both the limit and the force at
             # the start of the lift means the tool hit something on the way up
-            stop_above = max(cfg.max_force_n, float(np.linalg.norm(self.arm.tcp_wrench()[:3]))) + cfg.force_tolerance_n
+            stop_above = max(cfg.max_force_n, self._absolute_force_n(self.arm.tcp_wrench())) + cfg.force_tolerance_n
             token = self.arm.period_start()
             while self.arm.now() < deadline:
                 safety = self.arm.safety()
@@ -656,7 +873,7 @@ class PalpationRoutine:
                     log.warning("lift after fault interrupted: %s", safety)
                     return
                 here = self.arm.tcp_pose()
-                force = float(np.linalg.norm(self.arm.tcp_wrench()[:3]))
+                force = self._absolute_force_n(self.arm.tcp_wrench())
                 if force > stop_above:
                     self.arm.stop_motion(cfg.linear_accel_mps2 * 2.0)
                     log.error("lift after fault stopped: %.1f N, above %.1f N", force, stop_above)

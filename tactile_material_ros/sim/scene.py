@@ -2,12 +2,15 @@
 
 One YAML file (``config/scene_four_balls.yaml``) is read by the simulated arm (to make
 contact forces) and by the simulated DIGIT (to render the imprint), so the two agree.
-Objects rest on the table; palpation approaches them straight down (tool Z = -base Z).
+Objects rest on the table, a horizontal plane at ``table_z_m`` (base frame); palpation
+approaches them straight down (tool Z = -base Z). Every number in the file must be finite, and
+no object may reach below the table top: the loader refuses anything else with the entry's name.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,8 +18,10 @@ import numpy as np
 import yaml
 
 from tactile_material_ros.paths import config_file
-from tactile_material_ros.sim.contact_model import Cylinder, Flat, Shape, Sphere, shape_from_dict
+from tactile_material_ros.sim.contact_model import Cylinder, Flat, Shape, Sphere, shape_from_dict, shape_height_m
 from tactile_material_ros.sim.materials import MaterialLibrary, default_library
+
+TABLE_TOLERANCE_M = 0.001   # an object may sink this far into the table top (measurement error)
 
 
 class SceneError(ValueError):
@@ -30,6 +35,14 @@ class SceneObject:
     shape: Shape
     position_m: tuple[float, float, float]   # centre of the shape (flat: centre of its top face)
     yaw_rad: float = 0.0                      # cylinder axis direction in the table plane
+
+    @property
+    def bottom_z_m(self) -> float:
+        """The lowest point of the object (flat: the top face minus its slab thickness)."""
+        z = self.position_m[2]
+        if isinstance(self.shape, (Sphere, Cylinder)):
+            return z - self.shape.radius_m
+        return z - shape_height_m(self.shape)
 
     @property
     def top_m(self) -> np.ndarray:
@@ -70,6 +83,7 @@ class Scene:
     frame: str
     objects: tuple[SceneObject, ...]
     source: str = ""
+    table_z_m: float = 0.0              # height of the table top in the base frame
     library: MaterialLibrary = field(default_factory=default_library, repr=False, compare=False)
 
     @property
@@ -99,6 +113,17 @@ class Scene:
         return best
 
 
+def _numbers(values: Iterable[object]) -> list[float]:
+    return [float(v) for v in values]  # type: ignore[arg-type]
+
+
+def _finite(path: Path, what: str, values: list[float]) -> None:
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        raise SceneError(f"{path}: {what} = {values} is not finite; every position and size must be a finite "
+                         "number in metres (radians for rpy)")
+
+
 def load_scene(path: str | Path | None = None, library: MaterialLibrary | None = None) -> Scene:
     """Load and validate a scene YAML (default: the package's four-ball scene)."""
     path = Path(path) if path is not None else config_file("scene_four_balls.yaml")
@@ -108,27 +133,50 @@ def load_scene(path: str | Path | None = None, library: MaterialLibrary | None =
             raw = yaml.safe_load(f)
     except OSError as exc:
         raise SceneError(f"cannot read scene file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SceneError(f"{path} is not valid YAML (plain YAML only, no !!python tags): "
+                         f"{' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise SceneError(f"{path}: a scene is a mapping with frame, table_z_m and objects; got {type(raw).__name__}")
+    try:
+        table_z = float(raw.get("table_z_m", 0.0))
+    except (TypeError, ValueError):
+        raise SceneError(f"{path}: table_z_m = {raw.get('table_z_m')!r} must be a number (metres)") from None
+    _finite(path, "table_z_m", [table_z])
     objects = []
     for i, entry in enumerate(raw.get("objects") or []):
         try:
             name, material = str(entry["name"]), str(entry["material"])
             pose = entry["pose"]
-            xyz = tuple(float(v) for v in pose["xyz"])
-            yaw = float((pose.get("rpy") or [0.0, 0.0, 0.0])[2])
-            shape = shape_from_dict(entry)
+            xyz = tuple(_numbers(pose["xyz"]))
+            rpy = _numbers(pose.get("rpy") or [0.0, 0.0, 0.0])
+            sizes = _numbers(entry[k] for k in ("radius_m", "length_m", "size_m") if k in entry)
         except (KeyError, TypeError, ValueError) as exc:
             raise SceneError(f"{path}: object #{i} is malformed ({exc}); each object needs name, material, "
                              "shape (sphere|cylinder|flat), its size in metres and pose {xyz, rpy}") from None
+        _finite(path, f"object {name!r} pose.xyz", list(xyz))
+        _finite(path, f"object {name!r} pose.rpy", rpy)
+        _finite(path, f"object {name!r} size", sizes)
+        try:
+            shape = shape_from_dict(entry)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SceneError(f"{path}: object {name!r} has a bad shape ({exc})") from None
         if material not in library.materials:
             raise SceneError(f"{path}: object {name!r} has unknown material {material!r}; known: {', '.join(library.names)}")
-        if len(xyz) != 3:
-            raise SceneError(f"{path}: object {name!r} pose.xyz needs 3 values, got {len(xyz)}")
-        objects.append(SceneObject(name, material, shape, xyz, yaw))  # type: ignore[arg-type]
+        if len(xyz) != 3 or len(rpy) != 3:
+            raise SceneError(f"{path}: object {name!r} pose.xyz and pose.rpy need 3 values each, got "
+                             f"{len(xyz)} and {len(rpy)}")
+        obj = SceneObject(name, material, shape, xyz, rpy[2])  # type: ignore[arg-type]
+        if obj.bottom_z_m < table_z - TABLE_TOLERANCE_M:
+            raise SceneError(f"{path}: object {name!r} reaches {(table_z - obj.bottom_z_m) * 1000:.1f} mm below the "
+                             f"table top (table_z_m = {table_z:g}); objects rest on the table: its centre z must be "
+                             f"at least table_z_m + its radius (flat: its top face at least table_z_m + 0.01)")
+        objects.append(obj)
     if not objects:
         raise SceneError(f"{path}: the scene has no objects")
     if len({o.name for o in objects}) != len(objects):
         raise SceneError(f"{path}: object names must be unique")
-    return Scene(str(raw.get("frame", "base")), tuple(objects), str(path), library)
+    return Scene(str(raw.get("frame", "base")), tuple(objects), str(path), table_z, library)
 
 
 __all__ = ["Flat", "Scene", "SceneContact", "SceneError", "SceneObject", "load_scene"]
