@@ -59,7 +59,7 @@ class ModelCard:
             "input_name": self.input_name,
             "output_name": self.output_name,
             **({"feature_name": self.feature_name} if self.feature_name else {}),
-            "preprocessing": self.preprocessing.to_dict(),
+            "preprocessing": {**self.preprocessing.to_dict(), "frame_shape": self.preprocessing.describe_shape_handling()},
             **self.extra,
         }
 

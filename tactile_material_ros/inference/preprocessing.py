@@ -47,7 +47,6 @@ class PreprocessConfig:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         d.pop("extra")
-        d["frame_shape"] = self.describe_shape_handling()
         return d
 
     def describe_shape_handling(self) -> str:
