@@ -192,8 +192,10 @@ def test_over_ros_malformed_frames_are_skipped_and_good_ones_labelled(
     skipped: list[int] = []
     probe.create_subscription(String, "material_label", lambda m: labels.append(m.data), RESULT_QOS)
     probe.create_subscription(Float32MultiArray, "material_probabilities", probabilities.append, RESULT_QOS)
-    probe.create_subscription(DiagnosticArray, "/diagnostics", lambda m: skipped.extend(
-        int(kv.value) for s in m.status for kv in s.values if kv.key == "frames_skipped"), 10)
+    no_contact_rates: list[float] = []
+    probe.create_subscription(DiagnosticArray, "/diagnostics", lambda m: (skipped.extend(
+        int(kv.value) for s in m.status for kv in s.values if kv.key == "frames_skipped"), no_contact_rates.extend(
+        float(kv.value) for s in m.status for kv in s.values if kv.key == "rate_no_contact")), 10)
     images = probe.create_publisher(Image, "digit/image_raw", SENSOR_QOS)
     try:
         _spin_until(executor, lambda: images.get_subscription_count() > 0, 20.0, "the node to subscribe")
@@ -221,6 +223,7 @@ def test_over_ros_malformed_frames_are_skipped_and_good_ones_labelled(
         # the reference is the first good frame itself: a free gel, so no material, and no probabilities
         assert set(labels) == {"no_contact"}, labels[:5]
         assert not probabilities, "a no_contact result must not publish material probabilities"
+        stream_until(lambda: bool(no_contact_rates) and no_contact_rates[-1] == 1.0, "rate_no_contact 1.0 in /diagnostics")
         assert proc.poll() is None, "the node died"
     finally:
         proc.kill()
