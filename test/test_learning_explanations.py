@@ -17,8 +17,9 @@ from tactile_material_ros.learning.students import StudentConfig, build_student
 from tactile_material_ros.paths import model_file
 from tactile_material_ros.sim.contact_model import Sphere
 from tactile_material_ros.sim.digit_renderer import DigitRenderer
+from tactile_material_ros.sim.sensor_variation import SensorVariation
 
-GRADCAM_FRAMES_DENSER_INSIDE = 14   # of 18 off-centre presses, mean Grad-CAM inside the contact > outside
+GRADCAM_FRAMES_DENSER_INSIDE = 12   # of 18 off-centre presses, mean Grad-CAM inside the contact > outside
 GRADCAM_MEDIAN_RATIO = 3.0          # median over the 18 of mean Grad-CAM inside / outside
 GRADCAM_MEDIAN_MASS_SHARE = 0.6     # median share of the map's mass inside the contact (it covers ~30-50 %)
 DFF_MAX_RELATIVE_ERROR = 0.6   # ||A - W H|| / ||A|| of 4 NMF concepts of the last block's patch tokens
@@ -100,16 +101,18 @@ TEXTURED = ("rubber", "woven", "carpet", "leather", "wood", "fabric")
 def _partial_contacts(material: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(frame, reference, contact mask) for a 12.5 mm ball pressed off-centre: the texture covers part of the gel.
 
-    The mask is where a noiseless render of the same press differs from the sensor's background
-    by more than 10 grey levels (the dent and its texture)."""
-    noisy = DigitRenderer(background_seed=77, noise_sigma=2.0)
+    The frame is what the nominal simulated sensor shows; the mask is where a noiseless render of
+    the same press, before the sensor's contact strength, differs from the background by more than
+    10 grey levels (the dent and its texture)."""
+    sensor = SensorVariation(noise_sigma=2.0)  # the nominal simulated DIGIT, calibrated to real presses
     clean = DigitRenderer(background_seed=77, noise_sigma=0.0)
-    reference = noisy.no_contact(np.random.default_rng(0))
+    reference = sensor.apply(clean.no_contact(), clean.background(), np.random.default_rng(0))
     out = []
     for k, offset in enumerate([(0.004, -0.005), (-0.004, 0.006), (0.003, 0.004)]):
         args = (material, Sphere(0.0125), 24.0)
         kwargs = {"tool_angle_rad": 0.4 * k, "offset_m": offset, "patch_m": (0.001 * k, -0.002 * k)}
-        frame = noisy.render(*args, rng=np.random.default_rng(k), **kwargs)
+        rng = np.random.default_rng(k)
+        frame = sensor.apply(clean.render(*args, rng=rng, **kwargs), clean.background(), rng)
         mask = np.abs(clean.render(*args, rng=None, **kwargs).astype(int) - clean.background().astype(int)).max(2) > 10
         out.append((frame, reference, mask))
     return out
@@ -131,8 +134,8 @@ def test_grad_cam_mass_lies_in_the_contact_where_the_texture_is(bundled: Explain
             shares.append(float(heat[mask].sum() / heat.sum()))
     print("grad-cam density inside/outside", [round(r, 2) for r in ratios], "mass share inside",
           [round(s, 2) for s in shares])
-    # measured with the bundled model (docs/training.md, "Explanations"): 15 of 18 frames denser inside,
-    # median density ratio 5.6, median share of the whole map's mass inside the contact 0.73
+    # measured with the bundled model (docs/training.md, "Explanations"): 13 of 18 frames denser inside
+    # (woven and leather the exceptions), median density ratio 9.3, median share of the map's mass inside 0.77
     assert sum(r > 1.0 for r in ratios) >= GRADCAM_FRAMES_DENSER_INSIDE, ratios
     assert np.median(ratios) > GRADCAM_MEDIAN_RATIO, ratios
     assert np.median(shares) > GRADCAM_MEDIAN_MASS_SHARE, shares
