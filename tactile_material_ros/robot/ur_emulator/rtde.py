@@ -146,7 +146,7 @@ class RtdeSession(ClientSession):
                 if payload is None:
                     return
                 self._handle(kind, payload)
-        except (RtdeProtocolError, struct.error) as exc:
+        except (RtdeProtocolError, struct.error, IndexError) as exc:
             log.error("RTDE client %s broke the protocol: %s; closing its connection", self.peer, exc)
         finally:
             self._streaming.clear()
@@ -225,6 +225,8 @@ class RtdeSession(ClientSession):
         self._send(SETUP_INPUTS, struct.pack(">B", recipe_id) + ",".join(types).encode())
 
     def _receive_inputs(self, payload: bytes) -> None:
+        if not payload:
+            raise RtdeProtocolError("a data package without a recipe id")
         recipe_id = payload[0]
         recipe = self._inputs.get(recipe_id)
         if recipe is None:
