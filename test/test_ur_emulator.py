@@ -142,7 +142,8 @@ def test_protective_stop_mid_press_then_recovery(emulator: UrEmulator) -> None:
     assert rc == 1 and report["outcome"] == "fault", err
     assert "protective" in str(report["reason"]).lower(), report["reason"]
     assert not emulator.controller.force_mode_active
-    emulator.controller.unlock_protective_stop()            # the operator, on the pendant / dashboard
+    emulator.controller.unlock_protective_stop()            # the operator, on the pendant / dashboard ...
+    emulator.controller.pendant_jog_up(0.05)                 # ... who jogs the tool out of the ball, as docs say
     rc, report, err = _report(_palpate(emulator.host))
     assert rc == 0 and report["outcome"] == "done", f"{report}\n{err}"
     assert report["force_mode_stopped"] is True

@@ -234,6 +234,19 @@ class EmulatedController:
         with self._lock:
             self.arm.clear_protective_stop()
 
+    def pendant_jog_up(self, rise_m: float, timeout_s: float = 10.0) -> None:
+        """What an operator does on the pendant's Move tab after a stop: lift the tool straight up by ``rise_m``."""
+        with self._lock:
+            if not self.arm.upload_script():
+                raise ControllerError("cannot jog: a protective, safeguard or emergency stop is still active")
+        wait_until(lambda: self.arm.script_running, timeout_s, "the pendant's jog program to start")
+        with self._lock:
+            pose = self.arm.tcp_pose()
+            pose[2] += rise_m
+            self.arm.move_linear(pose, 0.1, 0.5)
+        wait_until(lambda: not self.arm.motion_active, timeout_s, "the jog to end")
+        self.stop_program("jog done")
+
     @property
     def force_mode_active(self) -> bool:
         """Truth: is the controller in force mode now."""
