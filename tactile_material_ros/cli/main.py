@@ -20,6 +20,7 @@ COMMAND_MODULES: dict[str, str] = {
     "palpate_commands": "numpy (ur_rtde for --arm ur_rtde)",
     "learning_commands": "torch, transformers, accelerate, onnx, onnxruntime",
     "inference_commands": "onnxruntime",
+    "emulate_commands": "numpy (ur_rtde for its clients)",
 }
 
 

@@ -357,6 +357,12 @@ class SimArm:
             return self._script_running
 
     @property
+    def motion_active(self) -> bool:
+        """Whether a moveL / moveJ is under way (what a blocking movel waits for)."""
+        with self._lock:
+            return self._motion is not None
+
+    @property
     def program_paused(self) -> bool:
         with self._lock:
             return self._paused

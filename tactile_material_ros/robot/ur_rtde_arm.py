@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 WATCHDOG_MIN_FREQUENCY_HZ = 10.0
 SCRIPT_START_TIMEOUT_S = 2.0
+STEP_TIME_RETRY_S = 0.02                       # getStepTime asked again after this long (a 125 Hz period x 2.5)
 ROBOT_STATUS_PROGRAM_RUNNING = 1 << 1          # getRobotStatus bit 1
 SAFETY_BIT_PROTECTIVE = 1 << 2                 # getSafetyStatusBits
 SAFETY_BIT_SAFEGUARD = 1 << 4
@@ -157,7 +158,7 @@ class UrRtdeArm:
             raise ArmConnectionError(connection_help(self.robot_ip, exc)) from exc
         try:
             with self._link("getStepTime"):
-                self._model = resolve_model(self._configured_model, model_from_period(float(self._control.getStepTime())))
+                self._model = resolve_model(self._configured_model, model_from_period(self._step_time()))
             if self._tcp_check is not None:
                 with self._link("getTCPOffset"):
                     problem = self._tcp_check.problem(np.asarray(self._control.getTCPOffset(), dtype=float))
@@ -167,6 +168,21 @@ class UrRtdeArm:
             self.disconnect()
             raise ArmSetupError(f"{self.robot_ip}: {exc}") from None
         log.info("connected to %s, RTDE period %.4f s", self.description, self.period_s)
+
+    def _step_time(self) -> float:
+        """The controller's RTDE period. In 1.6.5 ``getStepTime`` is a real-time command: it returns the register
+        as it stood when the command was sent, so the first call after connecting reads 0.0. Ask until two answers
+        a few milliseconds apart agree on a non-zero period (found by the UR emulator, ``robot/ur_emulator``)."""
+        previous = float(self._control.getStepTime())
+        started = self._clock()
+        while True:
+            time.sleep(STEP_TIME_RETRY_S)
+            value = float(self._control.getStepTime())
+            if value > 0.0 and value == previous:
+                return value
+            if self._clock() - started > SCRIPT_START_TIMEOUT_S:
+                return value                     # model_from_period names the value in its error
+            previous = value
 
     def disconnect(self) -> None:
         if self._control is None:
