@@ -1,1 +1,1 @@
-"""inference (see DESIGN.md)."""
+"""inference: preprocessing, the ONNX classifier, contact, familiarity and the three answers (docs/classifier.md)."""

@@ -14,7 +14,7 @@ noise differ:
    by the reference's median colour-vector length (its brightness), which makes the score a
    fraction of the sensor's own brightness rather than grey levels of one camera.
 
-On the real sensor in ../shared/real_digit/sensor_a, 31 presses score 0.34-0.75 against its
+On a real DIGIT (sensor_a of the real frames the tests read, one sensor), 31 presses score 0.34-0.75 against its
 background and the background with Gaussian noise of σ = 7 scores about 0.017 (σ = 15:
 0.036), hence the default thresholds: enter at 0.10, leave below 0.04 (also the level under which
 a frame counts as no contact at all, recognition.py: faint simulated presses of a smooth flat

@@ -1,1 +1,1 @@
-"""learning (see DESIGN.md)."""
+"""learning: data sets, teachers, students, distillation, fine-tuning, evaluation, export, explanations (docs/training.md)."""

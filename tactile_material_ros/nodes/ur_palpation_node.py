@@ -1,6 +1,6 @@
 """ur_palpation_node: the palpation routine on a real UR (ur_rtde) or the simulated UR10, over ROS 2.
 
-Interface (the contract in DESIGN.md):
+Interface (README's ROS 2 interface table):
 
 - ``palpation/state`` (std_msgs/String, reliable, transient local): ``idle``, ``approaching``,
   ``pressing``, ``holding``, ``retracting``, ``rotating``, ``done``, or ``fault: <reason>`` where

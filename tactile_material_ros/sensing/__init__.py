@@ -1,1 +1,1 @@
-"""sensing (see DESIGN.md)."""
+"""sensing: tactile frame sources (DIGIT, replay, simulation) and the capture loop (docs/sensor.md)."""

@@ -1,1 +1,1 @@
-"""sim (see DESIGN.md)."""
+"""sim: the material library, the simulated DIGIT and its sensor variation, the scene (docs/sensor.md)."""

@@ -43,7 +43,7 @@ from tactile_material_ros.sim.textures import TILE_PITCH_M, TILE_PX, texture_til
 
 RESOLUTIONS: dict[str, tuple[int, int]] = {"QVGA": (320, 240), "VGA": (640, 480)}  # (rows, columns), portrait
 # Per-pixel noise of real DIGIT frames, measured as the high-pass residual of the frames in
-# ../shared/real_digit (1.3-2.5 grey levels per channel; TACTO adds sigma 7 as augmentation).
+# real DIGIT frames (1.3-2.5 grey levels per channel; TACTO adds sigma 7 as augmentation).
 DEFAULT_NOISE_SIGMA = 2.0
 # Contact pressure at which the gel takes about 63% of a texture's relief (1 - exp(-p / P)):
 # a 24 N press of a flat face (70 kPa over the pad) shows a texture fully, a 5 N one half.

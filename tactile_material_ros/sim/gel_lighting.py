@@ -7,7 +7,7 @@ so its rim lights up in different colours on different sides (photometric stereo
 TACTO's three point lights 120 degrees apart).
 
 Lighting layout, in image axes (x right, y down, z towards the camera), from the 31 real
-sphere presses in ``../shared/real_digit/sensor_a``: the blue response of a dent is
+sphere presses of a real DIGIT (sensor_a): the blue response of a dent is
 strongest on its lower side (+81 deg), green on its upper left (-153 deg) and red on its
 upper right (-37 deg) (circular means over 21 presses, spread 7-13 deg). Each simulated sensor (``seed``) jitters the LED places, the shape
 of their lobes on the gel, their strength and the camera's colour balance, so no two
@@ -24,7 +24,7 @@ import numpy as np
 
 # LED azimuths in image axes (deg, y down), channel order B, G, R as in the frames.
 LED_AZIMUTH_DEG = (82.0, -153.0, -40.0)
-# Real background statistics (../shared/real_digit and the survey of four DIGITs): channel
+# Real background statistics (real DIGIT frames and the survey of four DIGITs): channel
 # means over the frame of 99-104 (B), 105-112 (G), 99-106 (R); standard deviations of about
 # 21-23 (B), 18-26 (G) and 35-58 (R) in the files at hand, 18-45 over the four sensors. Each
 # simulated sensor draws its targets from these ranges.

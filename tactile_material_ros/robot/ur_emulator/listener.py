@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
+from abc import ABC, abstractmethod
 
 log = logging.getLogger(__name__)
 
 
-class ClientSession:
+class ClientSession(ABC):
     """One accepted connection. Subclasses implement ``serve`` (return or raise ``OSError`` to end it)."""
 
     def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
@@ -22,8 +24,9 @@ class ClientSession:
     def closed(self) -> bool:
         return self._closed.is_set()
 
+    @abstractmethod
     def serve(self) -> None:
-        raise NotImplementedError
+        """Serve the client until it leaves (the protocol's own loop)."""
 
     def read_exact(self, count: int) -> bytes | None:
         """``count`` bytes, or None when the client closed the connection."""
@@ -50,14 +53,12 @@ class ClientSession:
         if self._closed.is_set():
             return
         self._closed.set()
-        try:
+        with contextlib.suppress(OSError):   # the peer may already have gone
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass                      # already gone
         self.sock.close()
 
 
-class Listener:
+class Listener(ABC):
     """Accepts clients on ``host``:``port`` and runs ``make_session(...).serve()`` for each in a thread."""
 
     def __init__(self, name: str, host: str, port: int) -> None:
@@ -69,8 +70,9 @@ class Listener:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def make_session(self, sock: socket.socket, address: tuple[str, int]) -> ClientSession:
-        raise NotImplementedError
+        """The protocol's session for one accepted connection."""
 
     def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -126,10 +128,8 @@ class Listener:
 
     def close(self) -> None:
         if self._sock is not None:
-            try:
+            with contextlib.suppress(OSError):   # a listening socket has no peer to shut down
                 self._sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass                  # never connected
             self._sock.close()
             self._sock = None
         self.drop_clients()
