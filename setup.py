@@ -30,6 +30,7 @@ setup(
             f"digit_camera_node = {PACKAGE}.nodes.digit_camera_node:main",
             f"ur_palpation_node = {PACKAGE}.nodes.ur_palpation_node:main",
             f"material_classifier_node = {PACKAGE}.nodes.material_classifier_node:main",
+            f"palpation_recorder_node = {PACKAGE}.nodes.palpation_recorder_node:main",
             f"bringup = {PACKAGE}.bringup:main",
             f"tactile-material = {PACKAGE}.cli.main:main",
         ],

@@ -1,7 +1,7 @@
 """Palpate and classify: the DIGIT camera, the UR palpation node and the material classifier.
 
     ros2 launch tactile_material_ros palpate_and_classify.launch.py [use_sim:=true] [robot_ip:=IP]
-        [digit_serial:=SERIAL] [model:=PATH] [trigger:=press] [scene:=PATH]
+        [digit_serial:=SERIAL] [model:=PATH] [trigger:=press] [scene:=PATH] [record:=false] [bag_dir:=bags]
 
 The nodes, their parameter files, parameters and remappings come from
 ``tactile_material_ros.graph`` (bringup reads the same description). robot_state_publisher

@@ -1,6 +1,7 @@
 """bringup: start the node graph of graph.py as processes, for machines without `ros2 launch`.
 
     bringup [use_sim:=true] [robot_ip:=IP] [digit_serial:=SERIAL] [model:=PATH] [trigger:=press] [scene:=PATH]
+            [record:=false] [bag_dir:=bags]
 
 The same arguments as ``ros2 launch tactile_material_ros palpate_and_classify.launch.py``.
 Each node runs as ``python -m tactile_material_ros.nodes.<executable> --ros-args ...`` with

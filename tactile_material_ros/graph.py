@@ -13,6 +13,8 @@ argument                default    meaning
 ``model``               ``""``     ONNX model with its card beside it (empty: the bundled one)
 ``trigger``             ``press``  classifier trigger: press | contact | continuous
 ``scene``               ``""``     scene YAML (empty: config/scene_four_balls.yaml)
+``record``              ``false``  also start palpation_recorder_node: every cycle into an MCAP bag
+``bag_dir``             ``bags``   where the recorder writes its bags (relative: to the working dir)
 ======================  =========  ===========================================================
 
 With ``trigger:=contact`` and ``use_sim:=false`` the sensor is hand-held: no arm, so the
@@ -48,6 +50,8 @@ ARGUMENTS: dict[str, Argument] = {
     "model": Argument("", "path of the ONNX model; its card (.json) must sit beside it (empty: bundled model)"),
     "trigger": Argument("press", "when the classifier classifies: press | contact | continuous"),
     "scene": Argument("", "scene YAML with the objects and their poses (empty: config/scene_four_balls.yaml)"),
+    "record": Argument("false", "also record every palpation cycle to a rosbag2 MCAP bag (palpation_recorder_node)"),
+    "bag_dir": Argument("bags", "folder the recorder writes its bags to (relative paths: the working directory)"),
 }
 
 TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -136,4 +140,12 @@ def build_graph(given: Mapping[str, str] | None = None) -> list[NodeSpec]:
         parameters=classifier_parameters,
     )
     hand_held = args["trigger"] == "contact" and not use_sim
-    return [camera, classifier] if hand_held else [camera, arm, classifier]
+    nodes = [camera, classifier] if hand_held else [camera, arm, classifier]
+    if parse_bool("record", args["record"]):
+        nodes.append(NodeSpec(
+            name="palpation_recorder_node",
+            executable="palpation_recorder_node",
+            parameter_files=(),
+            parameters={"bag_dir": args["bag_dir"], "scene": scene, "sensor_serial": args["digit_serial"]},
+        ))
+    return nodes

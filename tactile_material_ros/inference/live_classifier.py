@@ -34,10 +34,11 @@ first ``reference_frames`` frames after start-up (so the sensor must be free at 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -46,6 +47,7 @@ import numpy as np
 
 from tactile_material_ros.inference.contact_detection import ContactConfig, ContactDetector, ContactEvent, contact_score
 from tactile_material_ros.inference.frame_freshness import Delivery, FrameFreshness
+from tactile_material_ros.inference.model_card import ModelIntegrityError
 from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
 from tactile_material_ros.inference.raw_image import ByteData, ImageFormatError, frame_from_fields
 from tactile_material_ros.inference.recognition import FrameAssessment, Reason, Recognizer
@@ -132,8 +134,6 @@ class Classification:
 def result_json(result: Classification, class_names: tuple[str, ...] | list[str]) -> str:
     """The node's ``material_result``: one result as a JSON object (label, reason, confidence, familiarity,
     presses, frames, capture stamp, frame, position, and the probabilities by class, null for no_contact)."""
-    import json
-
     probabilities = (None if result.probabilities is None else
                      {n: round(float(p), 6) for n, p in zip(class_names, result.probabilities, strict=True)})
     return json.dumps({
@@ -143,6 +143,12 @@ def result_json(result: Classification, class_names: tuple[str, ...] | list[str]
         "position": list(result.position_m) if result.position_m is not None else None,
         "probabilities": probabilities,
     })
+
+
+def model_summary_json(live: LiveClassifier) -> str:
+    """The model in use as JSON: ``{"model_path", "sha256", "class_names"}`` (the reload service's answer)."""
+    return json.dumps({"model_path": live.config.model_path, "sha256": live.model.sha256,
+                       "class_names": list(live.class_names)})
 
 
 @dataclass
@@ -253,6 +259,27 @@ class LiveClassifier:
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.model.class_names
+
+    def reload_model(self, model_path: str) -> tuple[str, ...]:
+        """Load ``model_path`` (verified against its card's sha256 and familiarity statistics) and use it from
+        the next frame on; returns its classes. On any error (ModelIntegrityError, naming the problem) the
+        current model stays. A cycle or contact in progress is dropped: its frames were scored by the old model."""
+        if not model_path:
+            raise ModelIntegrityError("model_path is empty: give the path of an ONNX model with its card beside it")
+        try:
+            model = OnnxClassifier(model_path, threads=self.config.inference_threads)
+        except ModelIntegrityError:
+            raise
+        except Exception as exc:  # onnxruntime refuses a file that is not a model: its own exception types
+            raise ModelIntegrityError(f"model file {model_path} cannot be loaded by ONNX Runtime: {exc}") from None
+        # from here on nothing can fail: the swap is a few assignments between two events
+        self.model = model
+        self.config = replace(self.config, model_path=str(model_path))
+        self.recognizer = Recognizer(model, self.config.contact, self.config.confidence_threshold)
+        self.trigger = TRIGGERS[self.config.trigger](self)
+        log.info("now classifying with %s (sha256 %s…, classes %s)", model_path, model.sha256[:12],
+                 ", ".join(model.class_names))
+        return model.class_names
 
     @property
     def expected_size(self) -> tuple[int, int]:

@@ -54,7 +54,7 @@ class DigitCameraNode(Node):
                             read_only=True, additional_constraints="QVGA: 60, 30; VGA: 30, 15"),
                 intensity=declare(self, "intensity", d.intensity, "DIGIT LED intensity", read_only=True,
                                   range=(0, 15)),
-                replay_path=declare(self, "replay_path", d.replay_path, "folder of frames or a video file "
+                replay_path=declare(self, "replay_path", d.replay_path, "folder of frames, a video file or a rosbag2 bag (MCAP) "
                                     "(source replay), looped", read_only=True),
                 replay_rate_hz=declare(self, "replay_rate_hz", d.replay_rate_hz, "replay rate (0: fps)",
                                        read_only=True, range=(0.0, 240.0)),

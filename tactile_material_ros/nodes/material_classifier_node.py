@@ -6,6 +6,12 @@ parameters, builds the validated config, and translates messages. Subscribes
 ``palpation/press`` and, with the press trigger (where the markers go), ``palpation/tcp_pose``;
 publishes ``material_label``, ``material_probabilities``, ``material_result`` (the label with its reason, as JSON), ``material_classifier/overlay``,
 ``material_markers`` and ``/diagnostics``. See README's interface table and docs/classifier.md.
+
+A new model is loaded without a restart by setting ``model_path`` (``ros2 param set
+/material_classifier_node model_path /path/taught.onnx``: refused, with the reason, when the model
+does not match its card; the old model stays), or by calling ``~/reload_model`` (std_srvs/Trigger:
+reads ``model_path`` again, e.g. after ``tactile-material teach`` rewrote it; the answer's message
+is JSON with the model path, sha256 and class names). ``class_names`` follows the model.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from typing import Any
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Point, PoseStamped, WrenchStamped
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import Image
 from std_msgs.msg import ColorRGBA, Float32MultiArray, MultiArrayDimension, String
+from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from tactile_material_ros.inference.contact_detection import ContactConfig
@@ -30,6 +39,7 @@ from tactile_material_ros.inference.live_classifier import (
     Classification,
     ClassifierConfig,
     LiveClassifier,
+    model_summary_json,
     result_json,
 )
 from tactile_material_ros.inference.model_card import ModelIntegrityError
@@ -71,7 +81,9 @@ class MaterialClassifierNode(Node):
         try:
             config = ClassifierConfig(
                 model_path=declare(self, "model_path", str(model_file()), "exported ONNX model; its card "
-                                   "(same name, .json) must sit beside it and match its sha256", read_only=True),
+                                   "(same name, .json) must sit beside it and match its sha256. Setting it at run "
+                                   "time loads the new model (refused, keeping the old one, when it does not "
+                                   "match its card)"),
                 trigger=declare(self, "trigger", "press", "when to classify: press | contact | continuous",
                                 read_only=True),
                 confidence_threshold=declare(self, "confidence_threshold", 0.5, "fused probability below "
@@ -116,10 +128,14 @@ class MaterialClassifierNode(Node):
             raise StartupError(str(exc)) from None
         names = list(self.live.class_names)
         declared = declare(self, "class_names", names, "the model card's classes, in the order of "
-                           "material_probabilities (read-only, from the card)", read_only=True)
+                           "material_probabilities (from the card; follows a reloaded model, refuses other sets)",
+                           additional_constraints="set by the node from the model card only")
         if list(declared) != names:
-            raise StartupError("class_names is read-only and comes from the model card; do not set it "
+            raise StartupError("class_names comes from the model card; do not set it "
                                f"(it was set to {list(declared)})")
+        self._own_update = False
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_service(Trigger, "~/reload_model", self._on_reload_model)
 
         self._label_pub = self.create_publisher(String, "material_label", RESULT_QOS)
         self._prob_pub = self.create_publisher(Float32MultiArray, "material_probabilities", RESULT_QOS)
@@ -143,6 +159,40 @@ class MaterialClassifierNode(Node):
         self.get_logger().info(
             f"classifying with {config.model_path} (sha256 {self.live.model.sha256[:12]}…, {len(names)} classes), "
             f"trigger {config.trigger}, reference: {self.live.reference.describe()}")
+
+    # --- model reload -------------------------------------------------------------------
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            if parameter.name == "class_names" and not self._own_update:
+                return SetParametersResult(successful=False, reason="class_names comes from the model card; "
+                                           "load another model by setting model_path instead")
+            if parameter.name == "model_path" and not self._own_update:
+                error = self._load(str(parameter.value))
+                if error:
+                    return SetParametersResult(successful=False, reason=error)
+        return SetParametersResult(successful=True)
+
+    def _load(self, model_path: str) -> str:
+        """Swap to ``model_path``; the error ("" on success) leaves the old model in place."""
+        try:
+            names = self.live.reload_model(model_path)
+        except ModelIntegrityError as exc:
+            self.get_logger().error(f"model not loaded, still classifying with {self.live.config.model_path}: {exc}")
+            return str(exc)
+        self._own_update = True
+        try:
+            self.set_parameters([Parameter("class_names", Parameter.Type.STRING_ARRAY, list(names))])
+        finally:
+            self._own_update = False
+        self.get_logger().info(f"loaded {model_path} (sha256 {self.live.model.sha256[:12]}…): {', '.join(names)}")
+        return ""
+
+    def _on_reload_model(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        path = self.live.config.model_path
+        error = self._load(path)
+        response.success = not error
+        response.message = error or model_summary_json(self.live)
+        return response
 
     # --- inputs -------------------------------------------------------------------------
     def _now_s(self) -> float:

@@ -233,6 +233,19 @@ class PalpationBagWriter:
         self.close()
 
 
+def session_bag_path(folder: str | Path, now: float | None = None) -> Path:
+    """A new bag's path in ``folder``: ``palpation_<date>_<time>`` (a suffix when that exists already)."""
+    import time
+
+    folder = Path(folder)
+    base = time.strftime("palpation_%Y%m%d_%H%M%S", time.localtime(now))
+    path, n = folder / base, 1
+    while path.exists():
+        n += 1
+        path = folder / f"{base}_{n}"
+    return path
+
+
 def _open_reader(path: Path) -> Any:
     from rosbags.rosbag2 import Reader
 
@@ -252,18 +265,24 @@ def _open_reader(path: Path) -> Any:
     return reader
 
 
-def read_images(path: str | Path, topic: str = IMAGE_TOPIC) -> list[StampedImage]:
-    """Every image on ``topic`` of any rosbag2 bag, in bag order."""
+def is_bag(path: str | Path) -> bool:
+    """A rosbag2 bag folder (with metadata.yaml) or an .mcap file."""
+    path = Path(path)
+    return (path.is_dir() and (path / "metadata.yaml").is_file()) or (path.is_file() and path.suffix == ".mcap")
+
+
+def read_images(path: str | Path, topics: tuple[str, ...] = (IMAGE_TOPIC,)) -> list[StampedImage]:
+    """Every image on ``topics`` of any rosbag2 bag, in stamp order."""
     path = Path(path)
     reader = _open_reader(path)
     store = _typestore()
     try:
-        connections = [c for c in reader.connections if c.topic == topic]
+        connections = [c for c in reader.connections if c.topic in topics]
         images = []
         for connection, _, raw in reader.messages(connections=connections):
             msg = store.deserialize_cdr(raw, connection.msgtype)
-            images.append(StampedImage(_stamp_s(msg), image_from_message(msg, f"{path} {topic}")))
-        return images
+            images.append(StampedImage(_stamp_s(msg), image_from_message(msg, f"{path} {connection.topic}")))
+        return sorted(images, key=lambda i: i.stamp_s)
     finally:
         reader.close()
 

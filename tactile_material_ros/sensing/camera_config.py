@@ -29,7 +29,7 @@ class CameraConfig:
     resolution: str = "QVGA"         # QVGA (240x320 portrait) | VGA (480x640)
     fps: int = 30                    # QVGA: 60 or 30; VGA: 30 or 15
     intensity: int = 15              # DIGIT LED intensity 0..15
-    replay_path: str = ""            # folder of frames or a video (source replay)
+    replay_path: str = ""            # folder of frames, a video or a rosbag2 bag (source replay)
     replay_rate_hz: float = 0.0      # replay rate; 0: the stream's fps
     scene_path: str = ""             # scene YAML (source sim); empty: the package's four-ball scene
     background_seed: int = 0         # which simulated sensor (source sim)
@@ -59,7 +59,7 @@ class CameraConfig:
                              "DigitHandler; print(DigitHandler.list_digits())\"` lists the connected ones.")
         if self.source == "replay" and not Path(self.replay_path).exists():
             raise ValueError(f"replay_path = {self.replay_path!r} does not exist, but source is 'replay'. Fix: "
-                             "set replay_path to a folder of frames or a video file.")
+                             "set replay_path to a folder of frames, a video file or a rosbag2 bag.")
         if not 0.0 <= self.replay_rate_hz <= 240.0:
             raise ValueError(f"replay_rate_hz = {self.replay_rate_hz} is outside the allowed range [0, 240] Hz "
                              "(0: the stream's fps). Fix: set it within the range.")

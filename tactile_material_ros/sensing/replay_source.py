@@ -1,4 +1,8 @@
-"""Frames replayed from a recording: a folder of images (sorted by name) or a video file, looping.
+"""Frames replayed from a recording: a folder of images (sorted by name), a video file, or a rosbag2 bag, looping.
+
+A bag (a folder with metadata.yaml, or its .mcap file, as the palpation recorder writes them)
+gives its ``digit/image_raw`` frames and its ``recording/reference`` no-contact frames in stamp
+order, so each recorded cycle replays as: nothing touching, then its presses.
 
 Replay paces itself at a set rate, so a recording stands in for a live sensor. Frames are
 checked to be BGR images of one size; a landscape frame (as a DIGIT streams before
@@ -14,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tactile_material_ros.recording.palpation_bag import IMAGE_TOPIC, REFERENCE_TOPIC, BagError, is_bag, read_images
 from tactile_material_ros.sensing.frame_source import FramePacer, FrameSourceError, SourceInfo
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,18 @@ class ReplaySource:
         return self._info
 
     def open(self) -> None:
-        if self.path.is_dir():
+        if is_bag(self.path):
+            try:
+                images = read_images(self.path, (IMAGE_TOPIC, REFERENCE_TOPIC))
+            except BagError as exc:
+                raise FrameSourceError(str(exc)) from None
+            if not images:
+                raise FrameSourceError(f"replay bag {self.path} holds no images on {IMAGE_TOPIC} or "
+                                       f"{REFERENCE_TOPIC}; record it with the camera streaming")
+            self._frames = [to_portrait(i.image) for i in images]
+            self._check_sizes()
+            first = self._frames[0]
+        elif self.path.is_dir():
             files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
                 raise FrameSourceError(f"replay folder {self.path} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
@@ -55,10 +71,7 @@ class ReplaySource:
                 if image is None:
                     raise FrameSourceError(f"replay frame {f} cannot be read as an image; remove it or re-save it")
                 self._frames.append(to_portrait(image))
-            sizes = {fr.shape for fr in self._frames}
-            if len(sizes) > 1:
-                raise FrameSourceError(f"replay frames in {self.path} differ in size ({sorted(sizes)}); "
-                                       "a sensor streams one resolution")
+            self._check_sizes()
             first = self._frames[0]
         elif self.path.is_file():
             self._video = cv2.VideoCapture(str(self.path))
@@ -72,6 +85,12 @@ class ReplaySource:
             raise FrameSourceError(f"replay_path {self.path} does not exist; give a folder of frames or a video file")
         self._info = SourceInfo("replay", str(self.path), first.shape[1], first.shape[0], self.rate_hz)
         log.info("replaying %s (%dx%d) at %.1f Hz, looping", self.path, first.shape[1], first.shape[0], self.rate_hz)
+
+    def _check_sizes(self) -> None:
+        sizes = {fr.shape for fr in self._frames}
+        if len(sizes) > 1:
+            raise FrameSourceError(f"replay frames in {self.path} differ in size ({sorted(sizes)}); "
+                                   "a sensor streams one resolution")
 
     def _next_frame(self) -> np.ndarray:
         if self._video is None:
