@@ -21,6 +21,7 @@ COMMAND_MODULES: dict[str, str] = {
     "learning_commands": "torch, transformers, accelerate, onnx, onnxruntime",
     "inference_commands": "onnxruntime",
     "emulate_commands": "numpy (ur_rtde for its clients)",
+    "recording_commands": "numpy, rosbags (torch for dataset and teach)",
 }
 
 
