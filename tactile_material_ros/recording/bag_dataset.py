@@ -134,7 +134,7 @@ def build_dataset(config: BagDatasetConfig, library: MaterialLibrary | None = No
         writer = csv.writer(f)
         writer.writerow([*TVL_COLUMNS, BACKGROUND_COLUMN])
         writer.writerows(rows)
-    meta = {"sensor_serial": serials[0] if len(serials) == 1 else (serials or None), "bags": names,
+    meta = {"sensor_serial": serials[0] if len(serials) == 1 else None, "sensor_serials": serials, "bags": names,
             "cycles": len(jobs), "rows": len(rows), "frames_per_press": config.frames_per_press,
             "presses": dict(sorted(presses.items())),
             "frame_size": next(([s[1], s[0]] for s in sizes), None)}
