@@ -131,7 +131,8 @@ def routine_settings(params_file: Path, overrides: list[str]) -> tuple[Palpation
     return config, settings
 
 
-def _build_arm(args: argparse.Namespace, scene: Any, cell: CellSettings) -> ArmPort:
+def _build_arm(args: argparse.Namespace, scene: Any, cell: CellSettings, wall_watchdog_floor_s: float = 0.0) -> ArmPort:
+    """The arm of ``--arm``; ``wall_watchdog_floor_s``: sim only, see ``SimArmConfig``."""
     if args.arm == "ur_rtde":
         from tactile_material_ros.robot.ur_rtde_arm import UrRtdeArm
 
@@ -140,7 +141,8 @@ def _build_arm(args: argparse.Namespace, scene: Any, cell: CellSettings) -> ArmP
 
     return SimArm(scene, SimArmConfig(real_time_factor=1.0 if args.real_time else None,
                                       model="e_series" if cell.arm_model == "auto" else cell.arm_model,
-                                      tcp_offset_m=cell.tcp_check.offset[2], speed_fraction=args.speed_slider))
+                                      tcp_offset_m=cell.tcp_check.offset[2], speed_fraction=args.speed_slider,
+                                      wall_watchdog_floor_s=wall_watchdog_floor_s))
 
 
 class _Stop:

@@ -28,6 +28,10 @@ from tactile_material_ros.paths import config_file
 log = logging.getLogger(__name__)
 
 EXIT_DONE, EXIT_FAULT, EXIT_USAGE = 0, 1, 2
+# On the simulated cell the simulated DIGIT renders in this process, beside the control loop (in the graph
+# it is a process of its own): on a loaded machine a render may hold the loop up past the controller's 0.1 s
+# wall-clock watchdog, so the simulated controller allows this much; a stalled client is still caught.
+SIM_WALL_WATCHDOG_FLOOR_S = 1.0
 
 
 def _add_cell_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +115,7 @@ def _record(args: argparse.Namespace, bag: Path, cycles: int) -> int:
     except (ValueError, KeyError, OSError, SceneError, BagError) as exc:
         log.error("%s", exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
         return EXIT_USAGE
-    arm = _build_arm(args, scene, cell)
+    arm = _build_arm(args, scene, cell, SIM_WALL_WATCHDOG_FLOOR_S)
     camera, capture = _camera(args, scene)
     if args.arm == "sim" and not args.real_time:
         epoch = time.time()
@@ -134,7 +138,10 @@ def _record(args: argparse.Namespace, bag: Path, cycles: int) -> int:
         if capture is not None:
             capture.stop()
         arm.disconnect()
-        writer.close()
+        try:
+            feed.close()
+        finally:
+            writer.close()
     frames = sum(int(c["frames"]) for c in report.cycles)  # type: ignore[call-overload]
     log.info("recorded %d cycle(s), %d frames, to %s", len(report.cycles), frames, bag)
     return EXIT_FAULT if report.faults else EXIT_DONE

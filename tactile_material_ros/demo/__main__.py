@@ -1,11 +1,16 @@
-"""`make demo`: the whole graph on the four-ball scene, simulated arm and sensor, bundled model.
+"""`make demo`: teach the four balls by touch, then classify them with the taught model, in the whole graph.
 
-    python -m tactile_material_ros.demo [--model PATH] [--scene PATH] [--out demo_report]
+    python -m tactile_material_ros.demo [--teach 3] [--model PATH] [--scene PATH] [--out demo_report]
 
 Starts the graph with bringup (its log goes to ``<out>/graph.log``) on a private ROS domain,
-then the demo client (nodes/demo_client.py), which palpates every object through
-``palpation/palpate``, prints the table and writes ``<out>/index.html`` and
-``<out>/results.json``. Exits 0 only when every object got a material label.
+with the bundled model (or ``--model``). Meanwhile ``tactile-material teach`` palpates every
+object of the scene ``--teach`` times on its own simulated cell, records the cycles, builds the
+data set and enrols the taught model ``<out>/taught.onnx`` (log: ``<out>/teach.log``; bag and
+data set under ``<out>/teach/``). Then the demo client (nodes/demo_client.py) loads the taught
+model into the running classifier (no restart), palpates every object through
+``palpation/palpate``, prints the table and writes ``<out>/index.html`` and ``<out>/results.json``.
+``--teach 0`` skips teaching and classifies with the graph's model. Exits 0 only when every
+object got a material label.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,6 +59,40 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.is_file() else ""
 
 
+def _start_teaching(args: argparse.Namespace, taught: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`tactile-material teach` on its own simulated cell; a re-run starts afresh."""
+    work = args.out / "teach"
+    shutil.rmtree(work, ignore_errors=True)
+    for old in (taught, taught.with_suffix(".json")):
+        old.unlink(missing_ok=True)
+    log.info("teaching: %d palpation(s) of every object, then enrol (log %s)", args.teach, args.out / "teach.log")
+    with open(args.out / "teach.log", "w") as teach_out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tactile_material_ros.cli.main", "teach", "--arm", "sim", "--presses",
+             str(args.teach), "--scene", str(args.scene.resolve()), "--base", str(args.model.resolve()),
+             "--out", str(taught), "--work", str(work)], env=env, stdout=teach_out, stderr=subprocess.STDOUT)
+
+
+def _wait_teaching(teacher: subprocess.Popen, bringup: subprocess.Popen, args: argparse.Namespace,
+                   started: float, graph_log: Path) -> int:
+    """0 when the taught model is written; else the demo's exit code, with what went wrong logged."""
+    while teacher.poll() is None:
+        if bringup.poll() is not None:
+            log.error("the graph stopped (bringup exit code %s); last lines of %s:\n%s",
+                      bringup.returncode, graph_log, _tail(graph_log))
+            return 1
+        if time.monotonic() - started > args.timeout:
+            log.error("teaching took longer than %.0f s; see %s", args.timeout, args.out / "teach.log")
+            return 1
+        time.sleep(POLL_S)
+    if teacher.returncode != 0:
+        log.error("teaching failed (exit code %d); last lines of %s:\n%s", teacher.returncode,
+                  args.out / "teach.log", _tail(args.out / "teach.log"))
+        return 1
+    log.info("taught in %.0f s: %s", time.monotonic() - started, _tail(args.out / "teach.log", 1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tactile_material_ros.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scene", type=Path, default=config_file("scene_four_balls.yaml"), help="scene YAML")
     parser.add_argument("--out", type=Path, default=Path("demo_report"), help="report folder")
     parser.add_argument("--timeout", type=float, default=480.0, help="seconds the whole demo may take")
+    parser.add_argument("--teach", type=int, default=3, metavar="N",
+                        help="palpation cycles per object to teach the scene's objects first (0: no teaching)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[demo] %(message)s")
     if not args.model.is_file():
@@ -68,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     note = _model_note(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
+    taught = args.out / "taught.onnx"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))  # a private graph unless the user picked one
     graph_log = args.out / "graph.log"
@@ -78,11 +121,19 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "tactile_material_ros.bringup", "use_sim:=true", "trigger:=press",
              f"model:={args.model.resolve()}", f"scene:={args.scene.resolve()}"],
             env=env, stdout=graph_out, stderr=subprocess.STDOUT)
-        client = None
+        client = teacher = None
         try:
+            client_args = ["--model", str(args.model.resolve())]
+            if args.teach > 0:
+                teacher = _start_teaching(args, taught, env)
+                code = _wait_teaching(teacher, bringup, args, started, graph_log)
+                if code:
+                    return code
+                note = "Taught by touch: " + _model_note(taught)
+                client_args = ["--load-model", str(taught.resolve())]
             client = subprocess.Popen(
                 [sys.executable, "-m", "tactile_material_ros.nodes.demo_client", "--out", str(args.out),
-                 "--scene", str(args.scene.resolve()), "--model-note", note, "--model", str(args.model.resolve())],
+                 "--scene", str(args.scene.resolve()), "--model-note", note, *client_args],
                 env=env)
             while client.poll() is None:
                 if bringup.poll() is not None:
@@ -95,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(POLL_S)
             code = client.returncode
         finally:
-            if client is not None:
-                _stop(client)
+            for proc in (teacher, client):
+                if proc is not None:
+                    _stop(proc)
             _stop(bringup)
     log.info("done in %.0f s (exit %d)", time.monotonic() - started, code)
     return code

@@ -1,6 +1,7 @@
 """demo_client: palpates every object of the scene through the running graph and writes the report.
 
-Started by ``python -m tactile_material_ros.demo`` next to bringup. For each object it sets
+Started by ``python -m tactile_material_ros.demo`` next to bringup. With ``--load-model`` it first
+makes the running classifier load that model (its ``model_path`` parameter: no restart). For each object it sets
 the palpation node's ``target`` parameter, calls ``palpation/palpate``, and records what the
 graph publishes meanwhile: the label and probabilities, the presses with the DIGIT frame of
 each hold window, the force trace, the palpation states, the classifier's overlay and the
@@ -82,6 +83,7 @@ class DemoClient(Node):
         self.palpate_client = self.create_client(Trigger, "palpation/palpate")
         self.arm_parameters_client = self.create_client(SetParameters, f"/{palpation_node}/set_parameters")
         self.classifier_parameters_client = self.create_client(GetParameters, f"/{classifier_node}/get_parameters")
+        self.classifier_set_client = self.create_client(SetParameters, f"/{classifier_node}/set_parameters")
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -186,6 +188,15 @@ class DemoClient(Node):
     def class_names(self) -> list[str]:
         return list(self.classifier_parameters(["class_names"])[0].string_array_value)
 
+    def load_model(self, model: Path) -> None:
+        """Make the running classifier use ``model`` (its parameter model_path); RuntimeError with its reason if
+        it refuses."""
+        value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(model))
+        answer = self._wait(self.classifier_set_client.call_async(SetParameters.Request(
+            parameters=[Parameter(name="model_path", value=value)])), 60.0, "the classifier's set_parameters")
+        if not answer.results[0].successful:
+            raise RuntimeError(f"the classifier refused {model}: {answer.results[0].reason}")
+
     def palpate_target(self, target: str, material: str, timeout_s: float) -> tuple[TargetRecord, float]:
         """One cycle on ``target``; returns the record and the clock time of the palpate request."""
         record = TargetRecord(target, material)
@@ -217,7 +228,7 @@ class DemoClient(Node):
 
 
 def run_demo(out_dir: Path, scene_path: str | None, cycle_timeout_s: float, model_note: str,
-             model: Path | None = None) -> int:
+             model: Path | None = None, load_model: Path | None = None) -> int:
     scene = load_scene(scene_path)
     node = DemoClient()
     executor = MultiThreadedExecutor(num_threads=2)
@@ -227,6 +238,10 @@ def run_demo(out_dir: Path, scene_path: str | None, cycle_timeout_s: float, mode
     log = node.get_logger()
     try:
         node.wait_ready()
+        if load_model is not None:
+            node.load_model(load_model)
+            log.info(f"the classifier now runs {load_model}, loaded without a restart")
+            model = load_model
         names = node.class_names()
         records, starts = [], []
         for i, obj in enumerate(scene.objects):
@@ -240,7 +255,7 @@ def run_demo(out_dir: Path, scene_path: str | None, cycle_timeout_s: float, mode
         sys.stdout.write(f"{sum(r.correct for r in records)} of {len(records)} correct; report: {index}\n")
         sys.stdout.flush()
         return 0 if all(r.labelled for r in records) else 1
-    except TimeoutError as exc:
+    except (TimeoutError, RuntimeError) as exc:
         log.error(str(exc))
         return 1
     finally:
@@ -258,10 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None,
                         help="the graph's ONNX model: the report explains its presses with the PyTorch weights "
                              "exported beside it (default: the bundled model)")
+    parser.add_argument("--load-model", type=Path, default=None,
+                        help="load this model into the running classifier (parameter model_path) before palpating")
     args = parser.parse_args(remove_ros_args(argv)[1:])
     rclpy.init(args=argv)
     try:
-        return run_demo(args.out, args.scene, args.cycle_timeout, args.model_note, args.model)
+        return run_demo(args.out, args.scene, args.cycle_timeout, args.model_note, args.model, args.load_model)
     except KeyboardInterrupt:
         return 130
     finally:

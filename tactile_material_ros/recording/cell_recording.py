@@ -8,12 +8,18 @@ rate while the recorder takes its reference (after ``approaching``) and while th
 press, from the arm's pose and force at that instant, as the camera node renders them in the
 graph. Stamps: ``stamp(t)`` turns an arm-clock time into the bag's time.
 
+The routine's thread must keep its control loop and the controller's watchdog fed (0.1 s on a
+UR), so the listener only queues: rendering, the recorder's bookkeeping and writing the bag run
+in order on a worker thread of their own.
+
 :func:`record_session` palpates each target ``cycles`` times, with a progress bar.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -58,37 +64,73 @@ class RecordingFeed(PalpationListener):
         self._state = "idle"
         self._next_frame_t = -np.inf
         self._reference_frames_left = 0
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._error: Exception | None = None
+        self._worker = threading.Thread(target=self._work, name="recording", daemon=True)
+        self._worker.start()
 
+    # -- the routine's thread: only queue ------------------------------------------------------
     def on_state(self, state: str, t: float) -> None:
         self._state = state
         if state == "approaching":
             self._reference_frames_left = self.recorder.config.reference_frames
-        cycle = self.recorder.on_state(state, self.stamp(t))
-        if cycle is not None:
-            self.writer.write_cycle(cycle)
-            self.finished.append(cycle)
+        stamp = self.stamp(t)
+        self._jobs.put(lambda: self._finish(self.recorder.on_state(state, stamp)))
 
     def on_press(self, press: Press) -> None:
-        self.recorder.on_press(self.stamp(press.t), _wrench(press.wrench or (0.0,) * 6))
+        stamp, wrench = self.stamp(press.t), _wrench(press.wrench or (0.0,) * 6)
+        self._jobs.put(lambda: self.recorder.on_press(stamp, wrench))
 
     def on_sample(self, sample: ArmSample) -> None:
         stamp = self.stamp(sample.t)
         pose = pose_quaternion(sample.tcp_pose)
-        self.recorder.on_pose(stamp, pose, self.frame_id)
-        self.recorder.on_wrench(stamp, _wrench(sample.wrench))
-        if self.sim_camera is not None:
-            self._render(sample, pose, stamp)
+        wrench = _wrench(sample.wrench)
+        self._jobs.put(lambda: (self.recorder.on_pose(stamp, pose, self.frame_id), self.recorder.on_wrench(stamp, wrench)))
+        if self.sim_camera is not None and self._frame_due(sample.t):
+            tool = ToolState(pose[:3], tool_yaw_rad(pose[3:]), normal_force_n(sample.wrench[:3]))
+            camera = self.sim_camera
+            self._jobs.put(lambda: self.recorder.on_frame(stamp, camera.render(tool)))
 
-    def _render(self, sample: ArmSample, pose: PoseQ, stamp: float) -> None:
+    def _frame_due(self, t: float) -> bool:
+        """A simulated frame is taken now: at the camera's rate, for the reference and while holding."""
         wanted = self._state == "holding" or (self._state == "approaching" and self._reference_frames_left > 0)
-        if not wanted or sample.t < self._next_frame_t:
-            return
-        self._next_frame_t = sample.t + self.period_s
+        if not wanted or t < self._next_frame_t:
+            return False
+        self._next_frame_t = t + self.period_s
         if self._state == "approaching":
             self._reference_frames_left -= 1
-        assert self.sim_camera is not None
-        state = ToolState(pose[:3], tool_yaw_rad(pose[3:]), normal_force_n(sample.wrench[:3]))
-        self.recorder.on_frame(stamp, self.sim_camera.render(state))
+        return True
+
+    # -- the worker thread ---------------------------------------------------------------------
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                if self._error is None:
+                    job()
+            except Exception as exc:  # kept, and raised on the caller's thread by drain()
+                self._error = exc
+            finally:
+                self._jobs.task_done()
+        self._jobs.task_done()
+
+    def _finish(self, cycle: RecordedCycle | None) -> None:
+        if cycle is not None:
+            self.writer.write_cycle(cycle)
+            self.finished.append(cycle)
+
+    def drain(self) -> None:
+        """Wait until everything queued is rendered, recorded and written; re-raise what failed there."""
+        self._jobs.join()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Drain, then stop the worker."""
+        try:
+            self.drain()
+        finally:
+            self._jobs.put(None)
+            self._worker.join()
 
 
 @dataclass
@@ -114,6 +156,7 @@ def record_session(routine: PalpationRoutine, scene: Scene, targets: Sequence[st
         bar.set_postfix_str(name)
         before = len(feed.finished)
         result: PalpationResult = routine.palpate(scene.get(name).top_m)
+        feed.drain()
         recorded = feed.finished[before:]
         frames = sum(len(c.frames) for c in recorded)
         report.cycles.append({"target": name, "outcome": result.outcome, "reason": result.reason,
