@@ -167,6 +167,14 @@ def test_reload_swaps_to_a_verified_model_and_keeps_the_old_one_on_a_bad_sha256(
         live.reload_model(str(tampered))
     with pytest.raises(ModelIntegrityError, match="not found"):
         live.reload_model(str(tmp_path / "missing.onnx"))
+    narrow = tmp_path / "narrow" / "model.onnx"          # a card naming fewer classes than the model has logits
+    narrow.parent.mkdir()
+    narrow.write_bytes(new_path.read_bytes())
+    card = json.loads(new_path.with_suffix(".json").read_text())
+    card["class_names"] = card["class_names"][:-1]
+    narrow.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(ModelIntegrityError, match="gives 19 logit"):
+        live.reload_model(str(narrow))
     assert live.model.sha256 == old_sha and live.config.model_path == str(old_path)
 
     names = live.reload_model(str(new_path))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tactile_material_ros.inference.familiarity import Familiarity
-from tactile_material_ros.inference.model_card import ModelCard, load_verified_card
+from tactile_material_ros.inference.model_card import ModelCard, ModelIntegrityError, load_verified_card
 from tactile_material_ros.inference.preprocessing import preprocess
 
 
@@ -44,6 +44,20 @@ class OnnxClassifier:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+        self._check_outputs()
+
+    def _check_outputs(self) -> None:
+        """The card's output exists and, where the graph fixes its width, gives one logit per class of the card."""
+        outputs = {o.name: o.shape for o in self._session.get_outputs()}
+        shape = outputs.get(self.card.output_name)
+        if shape is None:
+            raise ModelIntegrityError(f"model {self.model_path.name} has no output {self.card.output_name!r} (its card's "
+                                      f"output_name); its outputs: {', '.join(outputs)}")
+        width = shape[-1] if shape else None
+        if isinstance(width, int) and width != len(self.card.class_names):
+            raise ModelIntegrityError(f"model {self.model_path.name} gives {width} logit(s) per frame but its card names "
+                                      f"{len(self.card.class_names)} classes; the model and its card do not belong "
+                                      "together: export or enrol the model again")
 
     @property
     def class_names(self) -> tuple[str, ...]:
