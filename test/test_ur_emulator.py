@@ -21,20 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from tactile_material_ros.robot.ur_emulator import UrEmulator
+from tactile_material_ros.robot.sim_arm import SimArm, SimArmConfig
+from tactile_material_ros.robot.ur_emulator import UrEmulator, arrival_stamps
 from tactile_material_ros.robot.ur_emulator.controller import ControllerError, ControlScript
 from tactile_material_ros.robot.ur_emulator.script_interface import recognise
 from tactile_material_ros.sim.scene import load_scene
 
 pytest.importorskip("rtde_control", reason="ur_rtde is not installed (pip install ur_rtde==1.6.5)")
-
-# Whole palpation cycles through the real library hold the controller's 0.1 s watchdog in real time
-# across two processes; on a loaded 2-core machine they failed (the watchdog stopped the script
-# mid-cycle). Until the emulator stops counting its own lag against the watchdog, they run on demand:
-# TACTILE_EMULATOR_CYCLES=1 make test
-cycles = pytest.mark.skipif(os.environ.get("TACTILE_EMULATOR_CYCLES") != "1",
-                            reason="whole cycles through the emulator are timing-sensitive on a loaded machine: "
-                                   "set TACTILE_EMULATOR_CYCLES=1 to run them")
 
 REPO = Path(__file__).resolve().parent.parent
 PALPATE = [sys.executable, "-m", "tactile_material_ros.cli.main", "palpate", "--arm", "ur_rtde",
@@ -111,7 +104,6 @@ def test_connect_and_disconnect_with_the_real_library(emulator: UrEmulator) -> N
     assert emulator.controller.errors == []
 
 
-@cycles
 def test_palpate_through_the_real_library(emulator: UrEmulator) -> None:
     rc, report, err = _report(_palpate(emulator.host))
     assert rc == 0 and report["outcome"] == "done", err
@@ -126,15 +118,20 @@ def test_palpate_through_the_real_library(emulator: UrEmulator) -> None:
     assert emulator.controller.errors == []
 
 
-def _holding(emulator: UrEmulator) -> bool:
-    return emulator.controller.force_mode_active and emulator.controller.arm.contact_force_n() > 20.0
+def _wait_holding(emulator: UrEmulator, process: subprocess.Popen[str]) -> None:
+    """Until the first press holds at the target force; the client's own report if it ended first."""
+    def holding() -> bool:
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"the palpating client ended (rc {process.returncode}) before holding:\n{out}\n{err}")
+        return emulator.controller.force_mode_active and emulator.controller.arm.contact_force_n() > 20.0
+    _wait(holding, 60.0, "the first press to hold at the target force")
 
 
-@cycles
 def test_watchdog_ends_force_mode_when_the_client_is_killed_mid_press(emulator: UrEmulator) -> None:
     process = _palpate(emulator.host)
     try:
-        _wait(lambda: _holding(emulator), 60.0, "the first press to hold at the target force")
+        _wait_holding(emulator, process)
         os.kill(process.pid, signal.SIGKILL)
         elapsed = _wait(lambda: not emulator.controller.force_mode_active, 2.0, "force mode to end")
     finally:
@@ -144,10 +141,9 @@ def test_watchdog_ends_force_mode_when_the_client_is_killed_mid_press(emulator: 
     assert any("watchdog" in event.detail for event in emulator.controller.arm.record if event.what == "force_mode_end")
 
 
-@cycles
 def test_protective_stop_mid_press_then_recovery(emulator: UrEmulator) -> None:
     process = _palpate(emulator.host)
-    _wait(lambda: _holding(emulator), 60.0, "the first press to hold")
+    _wait_holding(emulator, process)
     emulator.controller.inject("protective_stop")
     rc, report, err = _report(process)
     assert rc == 1 and report["outcome"] == "fault", err
@@ -160,10 +156,9 @@ def test_protective_stop_mid_press_then_recovery(emulator: UrEmulator) -> None:
     assert report["force_mode_stopped"] is True
 
 
-@cycles
 def test_dropped_link_mid_press_ends_in_a_fault_and_force_mode_ends(emulator: UrEmulator) -> None:
     process = _palpate(emulator.host)
-    _wait(lambda: _holding(emulator), 60.0, "the first press to hold")
+    _wait_holding(emulator, process)
     emulator.drop_link()
     _wait(lambda: not emulator.controller.force_mode_active, 2.0, "force mode to end after the link dropped")
     rc, report, err = _report(process)
@@ -229,3 +224,77 @@ def test_a_control_script_of_another_ur_rtde_release_is_refused() -> None:
         recognise("def my_program():\n  movej([0,0,0,0,0,0])\nend\n")
     assert recognise("def rtde_control():\n    global reg_offset_int = 24\n"
                      "  textmsg(\"RTDE Control Script Loaded (14.02.2024-12:23)\")\nend\n").register_offset == 24
+
+
+# -- the watchdog reads arrival times: the emulator's own lag is not a silent client -------------------------
+
+
+def test_a_package_read_late_is_stamped_with_its_arrival_time() -> None:
+    with socket.create_server((_host(), 0)) as server, socket.create_connection(server.getsockname()) as client:
+        peer, _ = server.accept()
+        with peer:
+            assert arrival_stamps.enable(peer)
+            assert not arrival_stamps.has_unread_data(peer)
+            client.sendall(b"warm")                   # the kernel turns stamping on a moment after it is asked
+            _wait(lambda: arrival_stamps.receive(peer, 4)[0] == b"warm", 2.0, "a first package")
+            sent_at = time.monotonic()
+            client.sendall(b"\x00\x04U\x01")
+            _wait(lambda: arrival_stamps.has_unread_data(peer), 2.0, "the package to arrive")
+            time.sleep(0.2)                                   # the emulator's reader thread is busy elsewhere
+            data, arrived_at = arrival_stamps.receive(peer, 16)
+            read_at = time.monotonic()
+            assert data == b"\x00\x04U\x01"
+            assert sent_at - 0.01 <= arrived_at <= read_at - 0.19, (
+                f"stamped {arrived_at - sent_at:+.3f} s after sending, {read_at - arrived_at:.3f} s before reading")
+            client.close()
+            _wait(lambda: peer.recv(1, socket.MSG_PEEK) == b"", 2.0, "the end of the stream")
+            assert not arrival_stamps.has_unread_data(peer)   # a closed client has nothing waiting: it is silent
+
+
+def test_the_emulator_arm_waits_while_an_update_is_unread_and_trips_once_the_client_is_silent() -> None:
+    arm = SimArm(load_scene(None), SimArmConfig(real_time_factor=1.0, watchdog_clock="wall"))
+    arm.connect()
+    waiting = [True]
+    arm.watch_pending_input(lambda: waiting[0])
+    arm.arm_watchdog(10.0)                                    # 0.1 s
+    armed_at = time.monotonic()
+    _wait(lambda: time.monotonic() - armed_at > 0.15, 1.0, "more than the timeout without a kick")
+    assert arm.script_running, "an update waits in the socket: the client is not silent"
+    arm.kick_watchdog(arrived_at=time.monotonic() - 0.05)     # read late, stamped when it arrived
+    assert arm.script_running
+    waiting[0] = False
+    elapsed = _wait(lambda: not arm.script_running, 1.0, "the watchdog to stop the script")
+    assert 0.03 <= elapsed <= 0.2, f"tripped {elapsed:.3f} s after the last update was read (its age: 0.05 s)"
+
+
+# -- ur_palpation_node on the real library: two cycles in a row ---------------------------------------------
+
+
+def test_the_palpation_node_runs_two_cycles_in_a_row_through_the_real_library(
+        emulator: UrEmulator, ros_env: dict[str, str]) -> None:
+    from std_srvs.srv import Trigger
+    from test_palpation_node import NODE, Probe
+
+    env = {**_env(), "ROS_DOMAIN_ID": ros_env["ROS_DOMAIN_ID"]}
+    node = subprocess.Popen([*NODE, "-p", "arm:=ur_rtde", "-p", f"robot_ip:={emulator.host}", "-p",
+                             "target:=rubber_ball"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    probe = Probe(int(env["ROS_DOMAIN_ID"]))
+    try:
+        probe.spin_until(lambda: (probe.palpate.service_is_ready() and probe.states[-1:] == ["idle"])
+                         or node.poll() is not None, 60.0, "the node, connected to the emulator")
+        assert node.poll() is None, node.communicate()[0]
+        for cycle in (1, 2):
+            probe.palpate.call_async(Trigger.Request())
+            probe.spin_until(lambda c=cycle: probe.states.count("done") == c or probe.states[-1].startswith("fault")
+                             or node.poll() is not None, 90.0, f"cycle {cycle} to end")
+            assert probe.states[-1] == "done", f"cycle {cycle}: {probe.states[-1]}"
+        assert len(probe.presses) == 4
+        assert all(abs(press.wrench.force.z - 24.0) <= 2.5 for press in probe.presses)
+        assert not emulator.controller.force_mode_active
+        assert emulator.controller.errors == []
+    finally:
+        node.kill()
+        output = node.communicate(timeout=10)[0]
+        probe.close()
+    assert "Traceback" not in output, output

@@ -50,6 +50,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -134,8 +135,14 @@ class SimArmConfig:
     # on the wall clock a client stall shorter than this is not a watchdog trip (0: the controller's own
     # timeout, as on a robot); tests on a shared, loaded machine raise it, a stalled client is still caught
     wall_watchdog_floor_s: float = 0.0
+    # which clocks the RTDE watchdog reads: "sim_and_wall" (the simulated arm: simulated time may run faster
+    # than the wall) or "wall" (the controller emulator: it runs at wall time and stamps each kick with the
+    # time its package reached the socket, so its own scheduling lag never counts as a client's silence)
+    watchdog_clock: str = "sim_and_wall"
 
     def __post_init__(self) -> None:
+        if self.watchdog_clock not in ("sim_and_wall", "wall"):
+            raise ValueError(f"watchdog_clock must be 'sim_and_wall' or 'wall', got {self.watchdog_clock!r}")
         if self.real_time_factor is not None and not self.real_time_factor > 0:
             raise ValueError(f"real_time_factor must be > 0 or None (as fast as possible), got {self.real_time_factor}")
         for name in ("tcp_offset_m", "virtual_mass_kg", "max_tool_speed_mps", "max_tool_accel_mps2",
@@ -267,6 +274,7 @@ class SimArm:
         self._watchdog_timeout: float | None = None
         self._last_kick = 0.0
         self._last_kick_wall = 0.0
+        self._pending_input: Callable[[], bool] | None = None
         # kinematic state
         home_rot = tool_down(math.radians(self.config.home_tool_angle_deg))
         self._q = self._kinematics.inverse(np.array(self.config.home_position_m), home_rot, np.array(HOME_SEED_Q))
@@ -456,11 +464,18 @@ class SimArm:
                 self._tick()
         self._clock.pace()
 
-    def kick_watchdog(self) -> None:
+    def kick_watchdog(self, arrived_at: float | None = None) -> None:
+        """A watchdog update; ``arrived_at``: when it reached the controller (``time.monotonic()``), if not now."""
         with self._lock:
             self._require_link()
             self._check_watchdog()
-            self._kicked()
+            self._kicked(arrived_at)
+
+    def watch_pending_input(self, probe: Callable[[], bool]) -> None:
+        """``probe()`` says whether a client's update has arrived but is not read yet; while it has, the wall
+        clock's watchdog waits (a controller emulator that lags behind its socket is not a silent client)."""
+        with self._lock:
+            self._pending_input = probe
 
     def move_linear(self, pose: Pose, speed_mps: float, accel_mps2: float) -> None:
         with self._lock:
@@ -604,17 +619,19 @@ class SimArm:
             raise ArmCommandRejected(f"{command} refused: the control script is not running "
                                      "(protective or emergency stop, the watchdog stopped it, or it is still starting)")
 
-    def _kicked(self) -> None:
+    def _kicked(self, arrived_at: float | None = None) -> None:
         self._last_kick = self._clock.t
-        self._last_kick_wall = time.monotonic()
+        self._last_kick_wall = time.monotonic() if arrived_at is None else max(self._last_kick_wall, arrived_at)
 
     def _check_watchdog(self) -> None:
         """The controller's watchdog, on both clocks: the simulated one and the wall (a stalled client)."""
         if not (self._script_running and self._watchdog_timeout is not None) or self._paused:
             return
-        sim_gap = self._clock.t - self._last_kick
+        sim_gap = self._clock.t - self._last_kick if self.config.watchdog_clock == "sim_and_wall" else 0.0
         wall_gap = time.monotonic() - self._last_kick_wall
         wall_limit = max(self._watchdog_timeout, self.config.wall_watchdog_floor_s)
+        if wall_gap > wall_limit and self._pending_input is not None and self._pending_input():
+            wall_gap = 0.0                       # an update is waiting in the socket: the client is not silent
         if sim_gap > self._watchdog_timeout + 1e-9 or wall_gap > wall_limit:
             self._halt(f"RTDE watchdog: no kick for {max(sim_gap, wall_gap):.3f} s > {self._watchdog_timeout:.3f} s "
                        f"({'wall' if wall_gap > wall_limit else 'controller'} clock)")

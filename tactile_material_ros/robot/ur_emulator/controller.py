@@ -15,7 +15,10 @@ register protocol, as read from ur_rtde's public sources (``scripts/rtde_control
   until the client clears the command register to 0, which makes the state 1 again.
 - Command 255 ends the script. ``setWatchdog`` arms the controller's RTDE watchdog on the command
   register with the action "stop": the program stops when no input package has updated that
-  register for 1 / min_frequency seconds (``SimArm``'s watchdog, kicked by every such package).
+  register for 1 / min_frequency seconds (``SimArm``'s watchdog, kicked by every such package). The
+  watchdog runs on the wall clock and each kick counts from the kernel's arrival stamp of its
+  package (``arrival_stamps``), so a reader thread that runs late on a busy machine is not taken
+  for a silent client; a trip means the client really sent nothing for that long.
 - A command id that the script does not know, or one this emulator does not serve, is an error
   that names the id; the script stops, as a URScript runtime error would stop it. Never ignored.
 
@@ -136,7 +139,7 @@ class EmulatedController:
                  speed_fraction: float = 1.0, tcp_offset_m: float = 0.06, seed: int = 0) -> None:
         self.model = resolve_model(model)
         self.version = CONTROLLER_VERSIONS[self.model]
-        self.arm = SimArm(scene, SimArmConfig(model=self.model, real_time_factor=1.0, seed=seed,
+        self.arm = SimArm(scene, SimArmConfig(model=self.model, real_time_factor=1.0, seed=seed, watchdog_clock="wall",
                                               script_start_delay_s=script_start_delay_s,
                                               speed_fraction=speed_fraction, tcp_offset_m=tcp_offset_m))
         self.arm.connect()
@@ -189,8 +192,9 @@ class EmulatedController:
 
     # -- what the protocol servers call -----------------------------------------------------------------
 
-    def write_inputs(self, values: dict[str, object]) -> None:
-        """An RTDE input package: set the registers; one that updates the watched register kicks the watchdog."""
+    def write_inputs(self, values: dict[str, object], arrived_at: float | None = None) -> None:
+        """An RTDE input package: set the registers; one that updates the watched register kicks the watchdog,
+        as of ``arrived_at`` (``time.monotonic()`` when the package reached the socket; None: now)."""
         with self._lock:
             for name, value in values.items():
                 kind, _, index = name.rpartition("_")
@@ -200,7 +204,7 @@ class EmulatedController:
                     self.in_double[int(index)] = float(value)  # type: ignore[arg-type]
             if self._watched_register is not None and self._watched_register in values:
                 try:
-                    self.arm.kick_watchdog()
+                    self.arm.kick_watchdog(arrived_at)
                 except ArmError as exc:
                     log.debug("watchdog kick while the script is not running: %s", exc)
 

@@ -33,9 +33,11 @@ class UrEmulator:
         self.host = host
         self.controller = EmulatedController(scene, model, script_start_delay_s=script_start_delay_s,
                                              speed_fraction=speed_fraction, tcp_offset_m=tcp_offset_m, seed=seed)
+        rtde = RtdeServer(self.controller, host, RTDE_PORT)
+        self.controller.arm.watch_pending_input(rtde.inputs_waiting)
         self.servers: list[Listener] = [
             DashboardServer(self.controller, host, DASHBOARD_PORT, remote_control=remote_control),
-            RtdeServer(self.controller, host, RTDE_PORT),
+            rtde,
             *(ScriptServer(self.controller, host, port) for port in SCRIPT_PORTS),
         ]
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tactile_material_ros.robot.ur_emulator import arrival_stamps
 from tactile_material_ros.robot.ur_emulator.controller import REGISTER_COUNT, ControllerState, EmulatedController
 from tactile_material_ros.robot.ur_emulator.listener import ClientSession, Listener
 
@@ -132,6 +133,22 @@ class RtdeSession(ClientSession):
         self._inputs: dict[int, Recipe] = {}
         self._streaming = threading.Event()
         self._sender: threading.Thread | None = None
+        arrival_stamps.enable(sock)
+        self._arrived_at: float | None = None     # when the last byte read so far reached the socket
+
+    def read_exact(self, count: int) -> bytes | None:
+        """``count`` bytes (None when the client closed), noting when the last of them arrived."""
+        data = bytearray()
+        while len(data) < count:
+            chunk, self._arrived_at = arrival_stamps.receive(self.sock, count - len(data))
+            if not chunk:
+                return None
+            data.extend(chunk)
+        return bytes(data)
+
+    @property
+    def has_unread_data(self) -> bool:
+        return not self.closed and arrival_stamps.has_unread_data(self.sock)
 
     def serve(self) -> None:
         try:
@@ -243,7 +260,7 @@ class RtdeSession(ClientSession):
             width = 6 if kind.startswith("VECTOR6") else 3 if kind == "VECTOR3D" else 1
             values[name] = flat[0] if width == 1 else flat[:width]
             del flat[:width]
-        self._controller.write_inputs(values)
+        self._controller.write_inputs(values, self._arrived_at)
 
     def _start_streaming(self) -> None:
         self._streaming.set()
@@ -298,6 +315,12 @@ class RtdeServer(Listener):
                 for name in names:
                     self._owners[name] = session
             return busy
+
+    def inputs_waiting(self) -> bool:
+        """Whether a client that writes inputs has a package waiting unread (the emulator lags, not the client)."""
+        with self._owners_lock:
+            writers = set(self._owners.values())
+        return any(session.has_unread_data for session in writers)
 
     def release_inputs(self, session: RtdeSession) -> None:
         with self._owners_lock:
