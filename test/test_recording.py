@@ -191,3 +191,25 @@ def test_record_true_adds_the_recorder_node_with_its_bag_dir() -> None:
     assert recorder.parameters["bag_dir"] == "/tmp/bags"
     with pytest.raises(graph.GraphError, match="record"):
         graph.build_graph({"record": "perhaps"})
+
+
+def test_record_on_the_simulated_cell_then_dataset_from_the_command_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from tactile_material_ros.cli.main import main
+
+    bag = tmp_path / "bag"
+    assert main(["record", "--arm", "sim", "--targets", "wood_ball", "--cycles", "1",
+                 "--label", "oak", "--out", str(bag)]) == 0
+    (cycle,) = read_cycles(bag)
+    assert (cycle.target, cycle.material, cycle.label, cycle.outcome) == ("wood_ball", "wood", "oak", "done")
+    groups = cycle.frames_by_press()
+    # two presses, each with the frames of its 0.6 s hold at 30 fps, and a reference unlike them
+    assert len(groups) == 2 and all(15 <= len(g) <= 20 for g in groups), [len(g) for g in groups]
+    assert cycle.reference is not None and len(cycle.wrenches) > 100 and len(cycle.poses) > 100
+    held = np.abs(groups[0][len(groups[0]) // 2].image.astype(int) - cycle.reference.image.astype(int)).mean()
+    assert held > 3.0   # the hold window's frame shows the press
+
+    assert main(["dataset", str(bag), "--out", str(tmp_path / "data")]) == 0
+    assert len(load_table(tmp_path / "data" / "tvl.csv").samples) == 2
+    assert main(["dataset", str(tmp_path / "nothing"), "--out", str(tmp_path / "d2")]) == 2
+    assert "not found" in caplog.text

@@ -49,7 +49,7 @@ def _add_cell_arguments(parser: argparse.ArgumentParser) -> None:
                         "the routine (default: the package's config/ur_palpation.yaml)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
                         help="override one routine parameter, e.g. --set target_force_n=5 (repeatable)")
-    parser.add_argument("--fps", type=int, default=30, choices=(15, 30, 60), help="camera frame rate (DIGIT "
+    parser.add_argument("--fps", type=int, default=30, choices=(30, 60), help="camera frame rate (DIGIT "
                         "streams: 60 or 30 at QVGA)")
     parser.add_argument("--real-time", action="store_true", help="sim: run the simulated clock at real time")
     parser.add_argument("--speed-slider", type=float, default=1.0, metavar="FRACTION",

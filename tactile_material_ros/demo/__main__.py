@@ -73,24 +73,19 @@ def _start_teaching(args: argparse.Namespace, taught: Path, env: dict[str, str])
              "--out", str(taught), "--work", str(work)], env=env, stdout=teach_out, stderr=subprocess.STDOUT)
 
 
-def _wait_teaching(teacher: subprocess.Popen, bringup: subprocess.Popen, args: argparse.Namespace,
-                   started: float, graph_log: Path) -> int:
-    """0 when the taught model is written; else the demo's exit code, with what went wrong logged."""
-    while teacher.poll() is None:
+def _watch(proc: subprocess.Popen, bringup: subprocess.Popen, what: str, log_path: Path, started: float,
+           timeout_s: float, graph_log: Path) -> bool:
+    """Wait for ``proc`` to end while the graph runs and the demo's time lasts; False (logged why) when not."""
+    while proc.poll() is None:
         if bringup.poll() is not None:
             log.error("the graph stopped (bringup exit code %s); last lines of %s:\n%s",
                       bringup.returncode, graph_log, _tail(graph_log))
-            return 1
-        if time.monotonic() - started > args.timeout:
-            log.error("teaching took longer than %.0f s; see %s", args.timeout, args.out / "teach.log")
-            return 1
+            return False
+        if time.monotonic() - started > timeout_s:
+            log.error("%s took longer than %.0f s; see %s", what, timeout_s, log_path)
+            return False
         time.sleep(POLL_S)
-    if teacher.returncode != 0:
-        log.error("teaching failed (exit code %d); last lines of %s:\n%s", teacher.returncode,
-                  args.out / "teach.log", _tail(args.out / "teach.log"))
-        return 1
-    log.info("taught in %.0f s: %s", time.monotonic() - started, _tail(args.out / "teach.log", 1))
-    return 0
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,24 +121,22 @@ def main(argv: list[str] | None = None) -> int:
             client_args = ["--model", str(args.model.resolve())]
             if args.teach > 0:
                 teacher = _start_teaching(args, taught, env)
-                code = _wait_teaching(teacher, bringup, args, started, graph_log)
-                if code:
-                    return code
+                teach_log = args.out / "teach.log"
+                if not _watch(teacher, bringup, "teaching", teach_log, started, args.timeout, graph_log):
+                    return 1
+                if teacher.returncode != 0:
+                    log.error("teaching failed (exit code %d); last lines of %s:\n%s", teacher.returncode, teach_log,
+                              _tail(teach_log))
+                    return 1
+                log.info("taught in %.0f s: %s", time.monotonic() - started, _tail(teach_log, 1))
                 note = "Taught by touch: " + _model_note(taught)
                 client_args = ["--load-model", str(taught.resolve())]
             client = subprocess.Popen(
                 [sys.executable, "-m", "tactile_material_ros.nodes.demo_client", "--out", str(args.out),
                  "--scene", str(args.scene.resolve()), "--model-note", note, *client_args],
                 env=env)
-            while client.poll() is None:
-                if bringup.poll() is not None:
-                    log.error("the graph stopped (bringup exit code %s); last lines of %s:\n%s",
-                              bringup.returncode, graph_log, _tail(graph_log))
-                    return 1
-                if time.monotonic() - started > args.timeout:
-                    log.error("the demo took longer than %.0f s; see %s", args.timeout, graph_log)
-                    return 1
-                time.sleep(POLL_S)
+            if not _watch(client, bringup, "the demo", graph_log, started, args.timeout, graph_log):
+                return 1
             code = client.returncode
         finally:
             for proc in (teacher, client):
