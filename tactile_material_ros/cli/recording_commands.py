@@ -43,8 +43,6 @@ def _add_cell_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scene", type=Path, help="scene YAML: the objects, their places and materials "
                         "(default: the package's config/scene_four_balls.yaml)")
     parser.add_argument("--targets", default="", help="comma-separated scene objects to palpate (default: all)")
-    parser.add_argument("--label", default="", help="class of every pressed object (default: the scene's "
-                        "material of each)")
     parser.add_argument("--params", type=Path, help="parameter file whose ur_palpation_node ros__parameters set "
                         "the routine (default: the package's config/ur_palpation.yaml)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
@@ -62,6 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_cell_arguments(p)
     p.add_argument("--cycles", type=int, default=1, help="palpation cycles per target (each makes the routine's "
                    "presses, 2 by default)")
+    p.add_argument("--label", default="", help="class of every pressed object (default: the scene's material of "
+                   "each)")
     p.add_argument("--out", type=Path, required=True, help="the bag to write (a new folder)")
     p.set_defaults(func=run_record)
 
@@ -110,7 +110,8 @@ def _record(args: argparse.Namespace, bag: Path, cycles: int) -> int:
         for name in targets:
             scene.get(name)
         config, cell = routine_settings(args.params or config_file("ur_palpation.yaml"), args.overrides)
-        recorder = CycleRecorder(RecorderConfig(label=args.label, sensor_serial=args.digit_serial), scene)
+        label = getattr(args, "label", "")   # teach labels by the scene's materials
+        recorder = CycleRecorder(RecorderConfig(label=label, sensor_serial=args.digit_serial), scene)
         writer = PalpationBagWriter(bag)
     except (ValueError, KeyError, OSError, SceneError, BagError) as exc:
         log.error("%s", exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
