@@ -39,17 +39,19 @@ from tactile_material_ros.nodes.node_support import (
     run,
 )
 from tactile_material_ros.recording.cycle_recorder import CycleRecorder, RecorderConfig
-from tactile_material_ros.recording.palpation_bag import BagError, PalpationBagWriter, RecordedCycle, session_bag_path
+from tactile_material_ros.recording.palpation_bag import (
+    BagError,
+    PalpationBagWriter,
+    RecordedCycle,
+    pose_values,
+    session_bag_path,
+    wrench_values,
+)
 from tactile_material_ros.sim.scene import SceneError, load_scene
 
 
 def _seconds(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
-
-
-def _wrench(msg: WrenchStamped) -> tuple[float, float, float, float, float, float]:
-    f, t = msg.wrench.force, msg.wrench.torque
-    return (f.x, f.y, f.z, t.x, t.y, t.z)
 
 
 class PalpationRecorderNode(Node):
@@ -124,14 +126,13 @@ class PalpationRecorderNode(Node):
         self._write(self.recorder.on_state(msg.data, self._now_s()))
 
     def _on_press(self, msg: WrenchStamped) -> None:
-        self.recorder.on_press(_seconds(msg.header.stamp), _wrench(msg))
+        self.recorder.on_press(_seconds(msg.header.stamp), wrench_values(msg))
 
     def _on_wrench(self, msg: WrenchStamped) -> None:
-        self.recorder.on_wrench(_seconds(msg.header.stamp), _wrench(msg))
+        self.recorder.on_wrench(_seconds(msg.header.stamp), wrench_values(msg))
 
     def _on_pose(self, msg: PoseStamped) -> None:
-        p, q = msg.pose.position, msg.pose.orientation
-        self.recorder.on_pose(_seconds(msg.header.stamp), (p.x, p.y, p.z, q.x, q.y, q.z, q.w), msg.header.frame_id)
+        self.recorder.on_pose(_seconds(msg.header.stamp), pose_values(msg), msg.header.frame_id)
 
     # --- outputs ------------------------------------------------------------------------
     def _write(self, cycle: RecordedCycle | None) -> None:

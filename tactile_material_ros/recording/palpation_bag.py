@@ -320,18 +320,20 @@ def read_cycles(path: str | Path) -> list[RecordedCycle]:
             if reference_stamp is not None and abs(stamp - reference_stamp) < 1e-6:
                 cycle.reference = StampedImage(stamp, image_from_message(msg, f"{path} {REFERENCE_TOPIC}"))
         cycle.states = [(s, m.data) for s, m in loose[STATE_TOPIC] if inside(s)]
-        cycle.presses = [(s, _wrench(m)) for s, m in loose[PRESS_TOPIC] if inside(s)]
-        cycle.wrenches = [(s, _wrench(m)) for s, m in loose[WRENCH_TOPIC] if inside(s)]
-        cycle.poses = [(s, _pose(m)) for s, m in loose[POSE_TOPIC] if inside(s)]
+        cycle.presses = [(s, wrench_values(m)) for s, m in loose[PRESS_TOPIC] if inside(s)]
+        cycle.wrenches = [(s, wrench_values(m)) for s, m in loose[WRENCH_TOPIC] if inside(s)]
+        cycle.poses = [(s, pose_values(m)) for s, m in loose[POSE_TOPIC] if inside(s)]
     return cycles
 
 
-def _wrench(msg: Any) -> Wrench:
+def wrench_values(msg: Any) -> Wrench:
+    """A WrenchStamped (rclpy's or rosbags') as (fx, fy, fz, tx, ty, tz)."""
     f, t = msg.wrench.force, msg.wrench.torque
     return (f.x, f.y, f.z, t.x, t.y, t.z)
 
 
-def _pose(msg: Any) -> PoseQ:
+def pose_values(msg: Any) -> PoseQ:
+    """A PoseStamped (rclpy's or rosbags') as (x, y, z, qx, qy, qz, qw)."""
     p, q = msg.pose.position, msg.pose.orientation
     return (p.x, p.y, p.z, q.x, q.y, q.z, q.w)
 
