@@ -135,6 +135,9 @@ def _record(args: argparse.Namespace, bag: Path, cycles: int) -> int:
     except ArmError as exc:
         log.error("the arm: %s", exc)
         return EXIT_FAULT
+    except (BagError, OSError) as exc:
+        log.error("recording to %s failed: %s", bag, exc)
+        return EXIT_FAULT
     finally:
         if capture is not None:
             capture.stop()

@@ -125,12 +125,9 @@ class RecordingFeed(PalpationListener):
             raise self._error
 
     def close(self) -> None:
-        """Drain, then stop the worker."""
-        try:
-            self.drain()
-        finally:
-            self._jobs.put(None)
-            self._worker.join()
+        """Finish what is queued and stop the worker (an error there was raised by ``drain``)."""
+        self._jobs.put(None)
+        self._worker.join()
 
 
 @dataclass
