@@ -2,11 +2,10 @@
 taught label.
 
 bringup starts the simulated cell with ``record:=true``; this process sets the arm's target and the
-recorder's label, palpates three objects once each, splits the bag, turns it into a TVL CSV, enrols a
-model of the three user-named classes on top of the bundled encoder, and makes the running classifier
+recorder's label, palpates two objects once each, splits the bag, turns it into a TVL CSV, enrols a
+model of the two user-named classes on top of the bundled encoder, and makes the running classifier
 load it through its ``model_path`` parameter (SetParameters) and ``~/reload_model``. One more palpation
-of the first object must come back with the label the user gave it. (Three classes, not two: enrol's
-two-class head is being fixed, and the classifier now refuses a model whose logits do not match its card.)
+of the first object must come back with the label the user gave it.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from tactile_material_ros.recording.palpation_bag import read_cycles
 enrol_module = pytest.importorskip("tactile_material_ros.learning.enrol")
 probe = graph_tests.probe    # the fixture: a probe node on the test's ROS domain
 
-TAUGHT = {"rubber_ball": "red_ball", "wood_ball": "brown_ball", "silicone_ball": "clear_ball"}  # target -> label
+TAUGHT = {"rubber_ball": "red_ball", "wood_ball": "brown_ball"}   # target -> the user's name for it
 
 
 def _string(value: str) -> ParameterValue:
