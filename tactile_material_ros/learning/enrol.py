@@ -13,7 +13,8 @@ computes, inside the graph:
    weighted by 1/sqrt(its size), so every block counts alike whatever its length;
 4. a multinomial logistic regression (L2; its strength chosen by stratified
    cross-validation on the presses), its logits divided by a temperature fitted on the
-   cross-validated predictions (so ``low_confidence`` means what it says);
+   cross-validated predictions so that the default confidence gate (0.5) declines the presses
+   that are more likely wrong than right, and only those (``low_confidence`` means what it says);
 5. ``features``: the standardised vector projected on its first principal axes, which the
    familiarity check reads.
 
@@ -60,6 +61,7 @@ REGULARISATION_GRID = (1.0, 10.0, 100.0)   # inverse L2 strength C of the logist
 TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
 CONTACT_MARGIN = 2.0      # the presses' 2nd percentile contact score must be this far above the gate's exit score
 BATCH = 32
+DEFAULT_CONFIDENCE = 0.5   # the classifier's default confidence threshold (Recognizer, evaluate, classify)
 
 
 class EnrolError(ValueError):
@@ -89,8 +91,8 @@ class EnrolConfig:
             raise EnrolError(f"--out {self.out!r} must end in .onnx (the card is written beside it as .json)")
         if self.base and Path(self.base).suffix != ".onnx":
             raise EnrolError(f"--base {self.base!r} must be an exported .onnx model with its card")
-        if not 1 <= self.min_presses_per_class <= 1000:
-            raise EnrolError(f"--min-presses-per-class {self.min_presses_per_class} is outside [1, 1000]")
+        if not 2 <= self.min_presses_per_class <= 1000:
+            raise EnrolError(f"--min-presses-per-class {self.min_presses_per_class} is outside [2, 1000] (cross-validation needs 2)")
         if not 2 <= self.folds <= 20:
             raise EnrolError(f"--folds {self.folds} is outside [2, 20]")
         if not 0.5 <= self.coverage < 1.0:
@@ -262,11 +264,23 @@ def cross_validate(z: np.ndarray, labels: np.ndarray, folds: list[np.ndarray], s
     return best[0], best[2], scores
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature T minimising the negative log-likelihood of softmax(logits / T) (Guo et al., "On
-    Calibration of Modern Neural Networks", ICML 2017), on a log grid."""
-    nll = [-np.mean(_log_softmax(logits / t)[np.arange(len(labels)), labels]) for t in TEMPERATURES]
-    return float(TEMPERATURES[int(np.argmin(nll))])
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_CONFIDENCE) -> float:
+    """The temperature T of softmax(logits / T) under which the classifier's confidence gate (``threshold``)
+    declines the presses that are more likely wrong than right, measured on cross-validated logits.
+
+    T minimises the decision cost of the gate: 1 for a wrong material, ``threshold`` for an ``unknown``
+    (the costs at which declining pays exactly below that confidence), the negative log-likelihood
+    (Guo et al., "On Calibration of Modern Neural Networks", ICML 2017) breaking ties, on a log grid."""
+    best, best_cost = float(TEMPERATURES[0]), np.inf
+    rows = np.arange(len(labels))
+    for t in TEMPERATURES:
+        log_p = _log_softmax(logits / t)
+        confident = np.exp(log_p.max(axis=1)) >= threshold
+        wrong = log_p.argmax(axis=1) != labels
+        cost = np.mean(confident & wrong) + threshold * np.mean(~confident) - 1e-3 * np.mean(log_p[rows, labels])
+        if cost < best_cost - 1e-12:
+            best, best_cost = float(t), cost
+    return best
 
 
 class EnrolledHead(nn.Module):
