@@ -5,7 +5,7 @@ so an enrolled model is still one file fed by the one preprocessing function. On
 kernels, comparisons, soft binning and means, which export to ONNX. From the input
 ``x`` (N, 3, S, S) the module recovers the colour change ``d`` (``x·std + mean - 0.5`` for a
 background-subtracted model: the frame minus the no-contact reference, in [-0.5, 0.5]), removes
-its per-channel mean (a global LED or exposure shift), brings it to 112 px (average pooling) and
+its per-channel mean (a global LED or exposure shift), brings it to 112 px (average pooling; a smaller input is upsampled) and
 takes, with ``m`` the colour-vector length of ``d``, ``mb`` that blurred (σ 2 px), the strength
 ``s`` = max ``mb`` and the contact mask ``w`` = sigmoid((mb / s - 0.3) / 0.05):
 
@@ -26,6 +26,9 @@ block          size   what
                       over the frame; log of the total energy / s²
 ``shape``      7      log ``s``, log area of ``mb / s`` above 0.15, 0.3, 0.5; fill (mean ``m`` in
                       ``w`` / ``s``); anisotropy and spread of ``w``'s second moments
+``pattern``    42     turn-invariant local binary patterns of the grey change at 112, 56, 28 px:
+                      soft histograms (inside ``w``) of how many of a pixel's 8 neighbours are
+                      brighter (9 bins) and of how often that switches round the circle (5 bins)
 =============  =====  ======================================================================
 """
 
@@ -40,7 +43,7 @@ from torch import nn
 from tactile_material_ros.inference.preprocessing import PreprocessConfig
 
 WORK_SIZE = 112
-BLOCKS: dict[str, int] = {"histogram": 68, "colour": 33, "gradient": 72, "texture": 9, "shape": 7}
+BLOCKS: dict[str, int] = {"histogram": 68, "colour": 33, "gradient": 72, "texture": 9, "shape": 7, "pattern": 42}
 GREY_LEVEL = 1.0 / 255.0
 _EPS = 1e-6
 
@@ -78,6 +81,13 @@ class PressDescriptors(nn.Module):
         self.register_buffer("cos2", torch.cos(2 * angles))
         self.register_buffer("sin2", torch.sin(2 * angles))
         self.register_buffer("colour_bins", torch.linspace(-1.0, 1.0, 9))
+        neighbours = torch.zeros(8, 1, 3, 3)
+        for k, (r, c) in enumerate(((0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0))):
+            neighbours[k, 0, r, c] = 1.0
+            neighbours[k, 0, 1, 1] = -1.0
+        self.register_buffer("neighbours", neighbours)                                # (8, 1, 3, 3), in circle order
+        self.register_buffer("count_bins", torch.arange(9, dtype=torch.float32))
+        self.register_buffer("switch_bins", torch.linspace(0.0, 8.0, 5))
         self.register_buffer("log_bins", torch.linspace(-6.0, 0.0, 8))
         self.register_buffer("grey_bins", torch.linspace(-64.0, 64.0, 16) * GREY_LEVEL)
         self.register_buffer("abs_log_bins", torch.linspace(-9.0, -2.0, 12))
@@ -130,6 +140,21 @@ class PressDescriptors(nn.Module):
         parts.append(orientation / (orientation.sum(1, keepdim=True) + _EPS))
         return torch.sqrt(torch.cat(parts, dim=1) + _EPS)
 
+    def _pattern_block(self, grey: torch.Tensor, mask: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+        """Turn-invariant local binary patterns (Ojala et al., "Multiresolution gray-scale and rotation invariant
+        texture classification with local binary patterns", TPAMI 2002), soft: per pixel, how many of its 8
+        neighbours are brighter (sigmoid of the difference over 2 % of the press strength) and how often
+        that switches round the circle; their histograms inside the contact at 112, 56 and 28 px."""
+        parts = []
+        for _ in range(3):
+            brighter = torch.sigmoid(F.conv2d(grey, self.neighbours, padding=1) / (0.02 * strength.view(-1, 1, 1, 1)))
+            count = brighter.sum(1).flatten(1)
+            switches = (brighter - torch.roll(brighter, 1, dims=1)).abs().sum(1).flatten(1)
+            w = mask.flatten(1)
+            parts += [_soft_histogram(count, w, self.count_bins, 1.0), _soft_histogram(switches, w, self.switch_bins, 2.0)]
+            grey, mask = F.avg_pool2d(grey, 2), F.avg_pool2d(mask, 2)
+        return torch.cat(parts, dim=1)
+
     def _texture_block(self, grey: torch.Tensor, mask: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
         blurred = [grey] + [self._blur(grey, k) for k in ("g1", "g2", "g4", "g8")]
         bands = [(blurred[i] - blurred[i + 1]) ** 2 for i in range(4)]
@@ -165,4 +190,5 @@ class PressDescriptors(nn.Module):
         anisotropy = torch.sqrt((a - c) ** 2 + 4 * b * b + _EPS) / (a + c + _EPS)
         shape = [torch.log(strength)] + areas + [fill, anisotropy, torch.log(a + c + _EPS)]
         return torch.cat([self._histogram_block(d)] + colour + [self._gradient_block(grey, mask, strength),
-                                   self._texture_block(grey, mask, strength)] + shape, dim=1)
+                                   self._texture_block(grey, mask, strength)] + shape
+                         + [self._pattern_block(grey, mask, strength)], dim=1)
