@@ -123,3 +123,14 @@ def test_faint_presses_get_a_contact_gate_of_their_own() -> None:
     faint = contact_section(np.linspace(0.03, 0.2, 50))
     gate = card_contact_gate({"contact": faint})
     assert gate is not None and gate.exit_score < 0.03 / 1.5 and gate.exit_score < gate.enter_score
+
+
+def test_recognizer_uses_the_cards_gate_in_place_of_the_default(enrolled: dict) -> None:
+    from tactile_material_ros.inference.contact_detection import ContactConfig
+
+    model = OnnxClassifier(enrolled["model"])
+    model.card.extra["contact"] = contact_section(np.linspace(0.03, 0.2, 50))
+    own = card_contact_gate(model.card.extra)
+    assert Recognizer(model).contact == own
+    assert Recognizer(model, ContactConfig()).contact == own
+    assert Recognizer(model, ContactConfig(exit_score=0.05)).contact.exit_score == 0.05
