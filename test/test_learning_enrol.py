@@ -134,3 +134,14 @@ def test_recognizer_uses_the_cards_gate_in_place_of_the_default(enrolled: dict) 
     assert Recognizer(model).contact == own
     assert Recognizer(model, ContactConfig()).contact == own
     assert Recognizer(model, ContactConfig(exit_score=0.05)).contact.exit_score == 0.05
+
+
+def test_two_classes_from_two_presses_each(enrolled: dict, tmp_path: Path) -> None:
+    """The smallest enrolment (two classes, two presses each: two palpation cycles) still learns them."""
+    data = write_pattern_dataset(tmp_path / "presses", per_class=2, sensors=1, seed=3)
+    _rewrite(data, lambda rows: [r for r in rows if r[5] != "dots"])
+    card = _enrol(enrolled, data, min_presses_per_class=2)
+    assert card["class_names"] == ["stripes_h", "stripes_v"]
+    held_out = write_pattern_dataset(tmp_path / "held_out", per_class=3, sensors=1, seed=4)
+    _rewrite(held_out, lambda rows: [r for r in rows if r[5] != "dots"])
+    assert evaluate(data.parent / "m.onnx", held_out, tmp_path / "eval")["top1"] >= 5 / 6

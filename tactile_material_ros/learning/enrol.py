@@ -229,7 +229,10 @@ def _fit_logistic(z: np.ndarray, labels: np.ndarray, strength: float, seed: int)
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=strength, max_iter=3000, random_state=seed).fit(z, labels)
-    return model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
+    weight, bias = model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
+    if len(weight) == 1:  # two classes: one logit w·z + b for the second; as two softmax logits, ∓(w·z + b)/2
+        weight, bias = np.concatenate([-weight, weight]) / 2, np.concatenate([-bias, bias]) / 2
+    return weight, bias
 
 
 def _logits(z: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
