@@ -360,6 +360,13 @@ def _batched(function: Any, pixels: np.ndarray, desc: str, progress: bool) -> np
     return np.concatenate(out)
 
 
+def _without_paths(architecture: Any) -> Any:
+    """The base card's architecture without its ``pretrained`` entry (a folder on the machine it was trained on)."""
+    if isinstance(architecture, dict):
+        return {k: v for k, v in architecture.items() if k != "pretrained"}
+    return architecture
+
+
 def _command(config: EnrolConfig) -> str:
     """The command, with file names only (no machine paths)."""
     parts = ["tactile-material", "enrol", data_csv(config.data).name, "--out", Path(config.out).name]
@@ -453,12 +460,13 @@ def enrol(config: EnrolConfig, progress: bool = True) -> dict[str, Any]:
     per_class = {name: int(n) for name, n in zip(presses.class_names, np.bincount(labels, minlength=n_classes),
                                                  strict=True)}
     recall = [float(np.mean(predicted[labels == c] == c)) for c in range(n_classes)]
-    confident = probabilities.max(1) >= 0.5
+    confident = probabilities.max(1) >= DEFAULT_CONFIDENCE
     data_path = data_csv(config.data)
     serial = sensor_serial(config.data)
     extra: dict[str, Any] = {
         "architecture": {"family": "enrolled: the base model's encoder + in-graph press descriptors + logistic head",
-                         "base_architecture": card.extra.get("architecture"), "descriptor_blocks": dict(BLOCKS),
+                         "base_architecture": _without_paths(card.extra.get("architecture")),
+                         "descriptor_blocks": dict(BLOCKS),
                          "encoder_features": int(encoder.shape[1]), "familiarity_features": int(dims)},
         "enrolment": {
             "method": "logistic regression (multinomial, L2) on the base encoder's features + press descriptors, "
