@@ -10,7 +10,8 @@ computes, inside the graph:
 2. hand-made press descriptors of the same input (:mod:`press_descriptors`: colour and
    gradient histograms at three scales, texture band energies, contact shape);
 3. each block standardised on the enrolment presses (mean 0, variance 1 per number) and
-   weighted by 1/sqrt(its size), so every block counts alike whatever its length;
+   weighted by 1/sqrt(its size), so every block counts alike whatever its length (the encoder's
+   features at half that weight by default: measured, docs/training.md);
 4. a multinomial logistic regression (L2; its strength chosen by stratified
    cross-validation on the presses), its logits divided by a temperature fitted on the
    cross-validated predictions so that the default confidence gate (0.5) declines the presses
@@ -79,8 +80,8 @@ class EnrolConfig:
     folds: int = field(default=5, metadata={"help": "cross-validation folds (at most the smallest class's presses)"})
     coverage: float = field(default=0.95, metadata={"help": "share of the enrolment presses the familiarity check "
                                                             "keeps under cross-validation"})
-    encoder_weight: float = field(default=1.0, metadata={"help": "weight of the encoder's features against each "
-                                                                "descriptor block (0: descriptors only)"})
+    encoder_weight: float = field(default=0.5, metadata={"help": "weight of the encoder's features against each "
+                                                                "descriptor block (1: alike; 0: descriptors only)"})
     familiarity_dims: int = field(default=24, metadata={"help": "principal axes of the familiarity features"})
 
     def __post_init__(self) -> None:
@@ -246,7 +247,8 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def cross_validate(z: np.ndarray, labels: np.ndarray, folds: list[np.ndarray], seed: int,
                    progress: bool) -> tuple[float, np.ndarray, dict[str, float]]:
-    """The logistic head's regularisation chosen by cross-validated accuracy; its out-of-fold logits."""
+    """The logistic head's regularisation chosen by cross-validated accuracy (ties: the weakest); its out-of-fold
+    logits."""
     scores: dict[str, float] = {}
     best: tuple[float, float, np.ndarray] | None = None
     jobs = [(c, k) for c in REGULARISATION_GRID for k in range(len(folds))]
@@ -261,7 +263,7 @@ def cross_validate(z: np.ndarray, labels: np.ndarray, folds: list[np.ndarray], s
     for strength in REGULARISATION_GRID:
         accuracy = float(np.mean(out_of_fold[strength].argmax(1) == labels))
         scores[f"C={strength:g}"] = accuracy
-        if best is None or accuracy > best[1] + 1e-9:
+        if best is None or accuracy >= best[1] - 1e-9:   # a tie goes to the weaker regularisation (docs/training.md)
             best = (strength, accuracy, out_of_fold[strength])
     assert best is not None
     return best[0], best[2], scores

@@ -26,9 +26,10 @@ block          size   what
                       over the frame; log of the total energy / s²
 ``shape``      7      log ``s``, log area of ``mb / s`` above 0.15, 0.3, 0.5; fill (mean ``m`` in
                       ``w`` / ``s``); anisotropy and spread of ``w``'s second moments
-``pattern``    42     turn-invariant local binary patterns of the grey change at 112, 56, 28 px:
-                      soft histograms (inside ``w``) of how many of a pixel's 8 neighbours are
-                      brighter (9 bins) and of how often that switches round the circle (5 bins)
+``pattern``    168    turn-invariant local binary patterns of the grey change and of each colour
+                      channel's change, at 112, 56, 28 px: soft histograms (inside ``w``) of how
+                      many of a pixel's 8 neighbours are brighter (9 bins) and of how often that
+                      switches round the circle (5 bins)
 =============  =====  ======================================================================
 """
 
@@ -43,7 +44,7 @@ from torch import nn
 from tactile_material_ros.inference.preprocessing import PreprocessConfig
 
 WORK_SIZE = 112
-BLOCKS: dict[str, int] = {"histogram": 68, "colour": 33, "gradient": 72, "texture": 9, "shape": 7, "pattern": 42}
+BLOCKS: dict[str, int] = {"histogram": 68, "colour": 33, "gradient": 72, "texture": 9, "shape": 7, "pattern": 168}
 GREY_LEVEL = 1.0 / 255.0
 _EPS = 1e-6
 
@@ -140,19 +141,20 @@ class PressDescriptors(nn.Module):
         parts.append(orientation / (orientation.sum(1, keepdim=True) + _EPS))
         return torch.sqrt(torch.cat(parts, dim=1) + _EPS)
 
-    def _pattern_block(self, grey: torch.Tensor, mask: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    def _pattern_block(self, image: torch.Tensor, mask: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
         """Turn-invariant local binary patterns (Ojala et al., "Multiresolution gray-scale and rotation invariant
-        texture classification with local binary patterns", TPAMI 2002), soft: per pixel, how many of its 8
-        neighbours are brighter (sigmoid of the difference over 2 % of the press strength) and how often
-        that switches round the circle; their histograms inside the contact at 112, 56 and 28 px."""
+        texture classification with local binary patterns", TPAMI 2002), soft, of a one-channel ``image``: per
+        pixel, how many of its 8 neighbours are brighter (sigmoid of the difference over 2 % of the press
+        strength) and how often that switches round the circle; their histograms inside the contact at 112,
+        56 and 28 px."""
         parts = []
         for _ in range(3):
-            brighter = torch.sigmoid(F.conv2d(grey, self.neighbours, padding=1) / (0.02 * strength.view(-1, 1, 1, 1)))
+            brighter = torch.sigmoid(F.conv2d(image, self.neighbours, padding=1) / (0.02 * strength.view(-1, 1, 1, 1)))
             count = brighter.sum(1).flatten(1)
             switches = (brighter - torch.roll(brighter, 1, dims=1)).abs().sum(1).flatten(1)
             w = mask.flatten(1)
             parts += [_soft_histogram(count, w, self.count_bins, 1.0), _soft_histogram(switches, w, self.switch_bins, 2.0)]
-            grey, mask = F.avg_pool2d(grey, 2), F.avg_pool2d(mask, 2)
+            image, mask = F.avg_pool2d(image, 2), F.avg_pool2d(mask, 2)
         return torch.cat(parts, dim=1)
 
     def _texture_block(self, grey: torch.Tensor, mask: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
@@ -191,4 +193,5 @@ class PressDescriptors(nn.Module):
         shape = [torch.log(strength)] + areas + [fill, anisotropy, torch.log(a + c + _EPS)]
         return torch.cat([self._histogram_block(d)] + colour + [self._gradient_block(grey, mask, strength),
                                    self._texture_block(grey, mask, strength)] + shape
-                         + [self._pattern_block(grey, mask, strength)], dim=1)
+                         + [self._pattern_block(image, mask, strength) for image in (grey, d[:, 0:1], d[:, 1:2],
+                                                                                     d[:, 2:3])], dim=1)
