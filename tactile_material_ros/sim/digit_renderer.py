@@ -47,7 +47,8 @@ RESOLUTIONS: dict[str, tuple[int, int]] = {"QVGA": (320, 240), "VGA": (640, 480)
 # real DIGIT frames (1.3-2.5 grey levels per channel; TACTO adds sigma 7 as augmentation).
 DEFAULT_NOISE_SIGMA = 2.0
 # Contact pressure at which the gel takes about 63% of a texture's relief (1 - exp(-p / P)):
-# a 24 N press of a flat face (70 kPa over the pad) shows a texture fully, a 5 N one half.
+# a 24 N press of a rigid flat face (about 100 kPa mean over its 8.8 mm patch on the domed gel)
+# shows a texture fully, a press at a fifth of that pressure half.
 CONFORM_PRESSURE_PA = 20e3
 # How far a texture patch may move on the tile (px each way) before it repeats.
 _PATCH_RANGE_PX = 100.0

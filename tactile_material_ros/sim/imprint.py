@@ -13,7 +13,7 @@ it, the contact radius a or half-width b), the gel surface moves towards the cam
   shading shows a patch that grows with the force;
 
 where h0 is the gel's share of the approach. Outside the contact the half-space solution
-is damped by exp(-(s / DECAY_LENGTH_M)^2) (s: distance beyond the rim, DECAY_LENGTH_M half the gel's thickness), because the gel is a
+is damped by exp(-(s / DECAY_LENGTH_M)^2) (s: distance beyond the rim, DECAY_LENGTH_M a quarter of the gel's thickness), because the gel is a
 thin layer bonded to a rigid window and its dent does not spread further than a few
 thicknesses. Pressure: Hertz p0 sqrt(1 - r^2/a^2) with p0 = 3F / (2 pi a^2) (sphere),
 p0 = 2F / (pi b L) (cylinder), F / area (flat). A soft object takes most of the approach
