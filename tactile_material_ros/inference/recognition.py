@@ -9,8 +9,8 @@ node's three triggers) goes through :class:`Recognizer`:
    never given to the model. A model enrolled on presses fainter than that (learning/enrol.py)
    carries a gate of its own in its card (``contact.gate``), used in place of the default gate
    (thresholds set by hand win). (Simulated no-contact frames score at most 0.015 against their
-   reference, a real DIGIT background with σ 7 noise added 0.017; faint simulated presses of a
-   smooth flat face 0.03-0.06, and on the flat simulated gel some show nothing at all.)
+   reference, a real DIGIT background with σ 7 noise added 0.017; the faintest simulated
+   presses, smooth flat faces of soft silicone on the domed gel, 0.05 and up.)
 2. **the model**: the frames with contact are classified; their probabilities are fused
    (:mod:`press_fusion`: mean log-probability per press, then over the presses).
 3. **familiarity** (:mod:`familiarity`): each classified frame's features and contact
