@@ -22,10 +22,12 @@ from model_fixture import make_test_model
 from rcl_interfaces.srv import GetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import parameter_value_to_python
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import Trigger
 
+from tactile_material_ros.graph import applied_parameters, build_graph
 from tactile_material_ros.inference.model_card import ModelCard, card_path_for
 from tactile_material_ros.nodes.node_support import EXIT_STARTUP_ERROR, STATE_QOS
 from tactile_material_ros.paths import model_file
@@ -206,6 +208,36 @@ def test_bringup_stops_the_graph_and_fails_when_a_node_dies(model_path: Path, tm
             bringup.kill()
             bringup.wait()
     assert code == EXIT_STARTUP_ERROR, output.text
-    assert "[material_classifier_node] [startup error]" in output.text
+    assert "[material_classifier_node] [ERROR]" in output.text and "[startup error]" in output.text
     assert "does not match its card" in output.text
     assert "material_classifier_node exited with code 2: stopping the graph" in output.text
+
+
+def test_under_a_namespace_every_parameter_file_value_is_applied(
+        model_path: Path, tmp_path: Path, ros_env: dict[str, str], probe: tuple[Node, SingleThreadedExecutor]) -> None:
+    # the package's files are keyed /**:, a user's params_file comes after them; read back from every node
+    user = tmp_path / "cell1.yaml"
+    user.write_text("/**/ur_palpation_node:\n  ros__parameters:\n    target: wood_ball\n    hold_time_s: 0.7\n"
+                    "/cell1/material_classifier_node:\n  ros__parameters:\n    top_k: 3\n"
+                    "/**:\n  ros__parameters:\n    idle_rate_hz: 5.0\n")
+    given = {"namespace": "cell1", "params_file": str(user), "model": str(model_path)}
+    node, executor = probe
+    specs = build_graph(given)
+    clients = {s.name: node.create_client(GetParameters, f"/cell1/{s.name}/get_parameters") for s in specs}
+    bringup = _bringup([f"{k}:={v}" for k, v in given.items()], ros_env)
+    output = _Output(bringup)
+    try:
+        _spin_until(executor, lambda: all(c.service_is_ready() for c in clients.values()) or bringup.poll() is not None,
+                    60.0, "the nodes under /cell1")
+        assert bringup.poll() is None, output.text
+        for spec in specs:
+            expected = {k: v for k, v in applied_parameters(spec).items()
+                        if spec.name == "ur_palpation_node" or k != "idle_rate_hz"}  # declared by the arm only
+            future = clients[spec.name].call_async(GetParameters.Request(names=list(expected)))
+            _spin_until(executor, future.done, 10.0, f"{spec.name}'s parameters")
+            got = dict(zip(expected, (parameter_value_to_python(v) for v in future.result().values), strict=True))
+            assert got == expected, spec.name
+        arm = {s.name: s for s in specs}["ur_palpation_node"]
+        assert applied_parameters(arm)["target"] == "wood_ball" and applied_parameters(arm)["hold_time_s"] == 0.7
+    finally:
+        assert _stop(bringup, signal.SIGINT) == 0, output.text
