@@ -44,6 +44,7 @@ from tactile_material_ros.nodes.node_support import (
     declare,
     diagnostic_status,
     publish_diagnostics,
+    route_core_logging,
     run,
 )
 from tactile_material_ros.paths import model_file
@@ -67,6 +68,7 @@ def _stamp(seconds: float) -> Time:
 class MaterialClassifierNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("material_classifier_node", **node_kwargs)
+        route_core_logging(self)
         d = ContactConfig()
         try:
             config = ClassifierConfig(
@@ -139,6 +141,7 @@ class MaterialClassifierNode(Node):
         self._pose: PoseStamped | None = None
         self._marker_ids: dict[tuple[int, int], int] = {}
         self._last_frame_s: float | None = None
+        self._camera_frame_id = ""
         self._skipped_reported = 0
         self.get_logger().info(
             f"classifying with {config.model_path} (sha256 {self.live.model.sha256[:12]}…, {len(names)} classes), "
@@ -151,6 +154,7 @@ class MaterialClassifierNode(Node):
     def _on_image(self, msg: Image, info: MessageInfo) -> None:
         taken_s = time.time()  # the camera stamps with the system clock, as rmw's receive time is
         self._last_frame_s = self._now_s()
+        self._camera_frame_id = msg.header.frame_id  # the camera's frame_id parameter: the overlay's frame too
         delivery = Delivery(taken_s, info["received_timestamp"] * 1e-9 or None, info.get("publication_sequence_number"))
         self._publish(self.live.on_image(_seconds(msg.header.stamp), msg.encoding, msg.height, msg.width,
                                          msg.step, msg.data, delivery))
@@ -193,7 +197,7 @@ class MaterialClassifierNode(Node):
                                self.live.config.top_k, result.reason)
         msg = Image()
         msg.header.stamp = _stamp(result.stamp_s)  # the capture time of the newest frame behind the label
-        msg.header.frame_id = "digit_link"
+        msg.header.frame_id = self._camera_frame_id
         msg.encoding, msg.height, msg.width, msg.step, msg.data = fields_from_frame(picture)
         self._overlay_pub.publish(msg)
 

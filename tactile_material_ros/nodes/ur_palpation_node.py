@@ -17,11 +17,13 @@ Interface (README's ROS 2 interface table):
   ``fault: aborted: ...``) and answers when the arm has been made safe.
 - ``/diagnostics``: connection, robot mode, protective / emergency stop, state, stream rate.
 
-Wrench convention (palpation/wrench and palpation/press): frame ``base`` (``frame_id``); the force
-is the force the object exerts on the tool at the TCP, in base-frame axes, as UR's
-``actual_TCP_force``. Pressing straight down on an object gives ``force.z > 0``: about +24 N at a
-press. In general the normal force on the gel is ``-force . tool_z``. Tool frame: Z is the gel
-normal pointing out of the sensor (down while palpating); pose orientation = ``Rx(pi) Rz(angle)``.
+Wrench convention (palpation/wrench and palpation/press): frame ``tool0`` (``tool_frame_id``, the
+tool flange, which has the TCP's axes); the force is the force the object exerts on the tool at
+the TCP (UR's ``actual_TCP_force``, rotated from base axes into the tool's with the TCP pose:
+``poses.wrench_in_tool_axes``), so rviz draws it at the tool. Tool Z is the gel normal pointing
+out of the sensor (down while palpating), so pressing on an object gives ``force.z < 0``: about
+-24 N at a press; the normal force on the gel is ``-force.z``. palpation/tcp_pose is in ``base``
+(``frame_id``); its orientation = ``Rx(pi) Rz(angle)``.
 
 The target is the parameter ``target`` (a scene object name); change it at run time with
 ``ros2 param set /ur_palpation_node target wood_ball`` (or the SetParameters service); it is
@@ -59,7 +61,7 @@ from tactile_material_ros.robot.palpation import (
     PalpationState,
     Press,
 )
-from tactile_material_ros.robot.poses import matrix_to_quaternion, rotvec_to_matrix
+from tactile_material_ros.robot.poses import matrix_to_quaternion, rotvec_to_matrix, wrench_in_tool_axes
 from tactile_material_ros.robot.ur_kinematics import JOINT_NAMES
 from tactile_material_ros.sim.scene import Scene, SceneError, load_scene
 
@@ -93,13 +95,14 @@ class _Publisher(PalpationListener):
 class UrPalpationNode(Node):
     def __init__(self) -> None:
         super().__init__("ur_palpation_node")
+        node_support.route_core_logging(self)
         try:
             params = self._declare_parameters()
         except InvalidParameterTypeException as exc:
             raise StartupError(f"{exc}; write floating-point parameters with a decimal point "
                                "(e.g. target_force_n:=24.0)") from None
         arm_kind, robot_ip, idle_rate_hz = params["arm"], params["robot_ip"], params["idle_rate_hz"]
-        self.frame_id = params["frame_id"]
+        self.frame_id, self.tool_frame_id = params["frame_id"], params["tool_frame_id"]
         # validate everything before any hardware is touched
         if arm_kind not in ARMS:
             raise StartupError(f"parameter arm = {arm_kind!r} is not allowed: use one of {', '.join(ARMS)}")
@@ -155,6 +158,7 @@ class UrPalpationNode(Node):
         self._faults = 0
         self._samples = 0
         self._last_outcome = "none"
+        self._tcp_pose = self.arm.tcp_pose()
         self.publish_state(PalpationState.IDLE.value)
 
         services = ReentrantCallbackGroup()
@@ -175,8 +179,11 @@ class UrPalpationNode(Node):
                            read_only=True, additional_constraints="one of: sim, ur_rtde"),
             "robot_ip": declare(self, "robot_ip", "", "the UR controller's IP address (arm: ur_rtde)", read_only=True),
             "scene": declare(self, "scene", "", "scene YAML (empty: config/scene_four_balls.yaml)", read_only=True),
-            "frame_id": declare(self, "frame_id", "base", "frame of palpation/tcp_pose and palpation/wrench",
+            "frame_id": declare(self, "frame_id", "base", "frame of palpation/tcp_pose (the robot's base)",
                                 read_only=True),
+            "tool_frame_id": declare(self, "tool_frame_id", "tool0", "frame of palpation/wrench and "
+                                     "palpation/press: the tool flange, whose axes the wrench is given in",
+                                     read_only=True),
             "joint_prefix": declare(self, "joint_prefix", "", "prefix of the UR joint names in joint_states",
                                     read_only=True),
             "target": declare(self, "target", "", "scene object to palpate (empty: the first one); may change at "
@@ -278,15 +285,17 @@ class UrPalpationNode(Node):
     def publish_press(self, press: Press) -> None:
         msg = WrenchStamped()
         msg.header.stamp = self._stamp(press.t)
-        msg.header.frame_id = self.frame_id
-        self._fill_wrench(msg, press.wrench)
+        msg.header.frame_id = self.tool_frame_id
+        # the press is published while holding: the last streamed pose is the pose it settled at
+        self._fill_wrench(msg, wrench_in_tool_axes(press.wrench, self._tcp_pose))
         self._press_pub.publish(msg)
 
     def publish_sample(self, sample: ArmSample) -> None:
+        self._tcp_pose = sample.tcp_pose
         stamp = self._stamp(sample.t)
         wrench = WrenchStamped()
-        wrench.header.stamp, wrench.header.frame_id = stamp, self.frame_id
-        self._fill_wrench(wrench, sample.wrench)
+        wrench.header.stamp, wrench.header.frame_id = stamp, self.tool_frame_id
+        self._fill_wrench(wrench, wrench_in_tool_axes(sample.wrench, sample.tcp_pose))
         pose = PoseStamped()
         pose.header.stamp, pose.header.frame_id = stamp, self.frame_id
         p = pose.pose.position
