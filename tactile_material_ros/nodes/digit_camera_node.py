@@ -29,6 +29,7 @@ from tactile_material_ros.nodes.node_support import (
     declare,
     diagnostic_status,
     publish_diagnostics,
+    route_core_logging,
     run,
 )
 from tactile_material_ros.sensing.camera_config import SOURCE_KINDS, CameraConfig, make_source
@@ -42,6 +43,7 @@ REFERENCE_TIMEOUT_S = 5.0
 class DigitCameraNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("digit_camera_node", **node_kwargs)
+        route_core_logging(self)
         d = CameraConfig()
         try:
             self.config = CameraConfig(
