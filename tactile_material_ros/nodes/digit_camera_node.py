@@ -53,7 +53,7 @@ class DigitCameraNode(Node):
                 resolution=declare(self, "resolution", d.resolution, "DIGIT stream: QVGA (240x320 portrait) or "
                                    "VGA (480x640)", read_only=True),
                 fps=declare(self, "fps", d.fps, "frames per second; QVGA: 60 or 30, VGA: 30 or 15",
-                            read_only=True, additional_constraints="QVGA: 60, 30; VGA: 30, 15"),
+                            read_only=True, range=(15, 60), additional_constraints="QVGA: 60, 30; VGA: 30, 15"),
                 intensity=declare(self, "intensity", d.intensity, "DIGIT LED intensity", read_only=True,
                                   range=(0, 15)),
                 replay_path=declare(self, "replay_path", d.replay_path, "folder of frames or a video file "

@@ -98,36 +98,38 @@ def declare(
     range: tuple[float, float] | None = None,
     additional_constraints: str = "",
 ) -> Any:
-    """Declare ``name`` with a descriptor and return its value (as given by the user, unvalidated).
+    """Declare ``name`` with a descriptor and return its value (as given by the user).
 
-    ``range`` becomes an integer or floating-point range in the descriptor, so tools show it;
-    validation itself happens in the core's config dataclasses, which give the error text.
-    rclpy would reject an out-of-range override with a terse message, so the range is only
-    descriptive here and the config object checks it.
+    ``range`` becomes an integer or floating-point range in the descriptor, so tools show it and
+    rclpy refuses out-of-range values set at run time. A start-up value outside it is returned
+    as given, for the core's config dataclass to refuse with its own message (naming the
+    parameter, the value, the range and the fix), which is clearer than rclpy's.
     """
     descriptor = ParameterDescriptor(description=description, read_only=read_only,
                                      additional_constraints=additional_constraints)
-    if range is not None:
-        lo, hi = range
-        if isinstance(default, bool):
-            pass
-        elif isinstance(default, int):
-            descriptor.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
-        elif isinstance(default, float):
-            descriptor.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
-    # rclpy enforces descriptor ranges on overrides; we want our own, clearer message, so the
-    # range is advertised in additional_constraints and enforced by the config dataclass.
-    if descriptor.integer_range or descriptor.floating_point_range:
-        lo_hi = f"allowed range [{range[0]}, {range[1]}]" if range else ""
-        descriptor.additional_constraints = "; ".join(filter(None, [additional_constraints, lo_hi]))
-        descriptor.integer_range = []
-        descriptor.floating_point_range = []
+    ranged = range is not None and isinstance(default, (int, float)) and not isinstance(default, bool)
+    # a ranged parameter is declared writable and without its range first, so that an out-of-range start-up
+    # value reaches the config dataclass (and its message); set_descriptor then adds the range (and read-only)
+    first = ParameterDescriptor(description=description, additional_constraints=additional_constraints) if ranged \
+        else descriptor
     try:
-        return node.declare_parameter(name, default, descriptor).value
+        value = node.declare_parameter(name, default, first).value
     except InvalidParameterTypeException as exc:  # e.g. fps:=30.0 for an integer, fps:=abc
         kind = _TYPE_NAMES.get(type(default), type(default).__name__)
         raise StartupError(f"{name} has the wrong type ({str(exc).split(': ' + name)[0]}). "
                            f"Fix: give {name} as {kind}, e.g. {default!r}.") from None
+    if not ranged or range is None:
+        return value
+    lo, hi = range
+    if not lo <= value <= hi:  # the core's config dataclass refuses it, with the message users know
+        return value
+    if isinstance(default, int):
+        descriptor.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+    else:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+    descriptor.type = node.describe_parameter(name).type
+    node.set_descriptor(name, descriptor)
+    return value
 
 
 _TYPE_NAMES = {bool: "a boolean (true / false)", int: "an integer (no decimal point)",
@@ -137,10 +139,12 @@ _TYPE_NAMES = {bool: "a boolean (true / false)", int: "an integer (no decimal po
 def diagnostic_status(
     node: Node, name: str, level: int, message: str, values: Mapping[str, object]
 ) -> DiagnosticStatus:
-    """One status entry; ``level`` is DiagnosticStatus.OK / WARN / ERROR / STALE."""
+    """One status entry; ``level`` is DiagnosticStatus.OK / WARN / ERROR / STALE. Named after the node's
+    fully qualified name (``/cell1/digit_camera_node: camera``), so two cells' sensors never share a name;
+    ``values["hardware_id"]`` is the device's own identity (serial, robot address, model sha256)."""
     return DiagnosticStatus(
         level=bytes([level]) if isinstance(level, int) else level,
-        name=f"{node.get_name()}: {name}",
+        name=f"{node.get_fully_qualified_name()}: {name}",
         message=message,
         hardware_id=str(values.get("hardware_id", "")),
         values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items() if k != "hardware_id"],

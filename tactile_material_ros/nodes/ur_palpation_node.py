@@ -2,9 +2,12 @@
 
 Interface (README's ROS 2 interface table):
 
-- ``palpation/state`` (std_msgs/String, reliable, transient local): ``idle``, ``approaching``,
+- ``palpation/state`` (std_msgs/String, reliable, transient local, depth 1): ``idle``, ``approaching``,
   ``pressing``, ``holding``, ``retracting``, ``rotating``, ``done``, or ``fault: <reason>`` where
   reason is ``<code>: <detail>`` (codes: robot/palpation.py ``FaultCode``).
+- ``palpation/cycle`` (diagnostic_msgs/DiagnosticArray, reliable, transient local, depth 1): at each
+  cycle's start (just before ``approaching``), one status with the values ``cycle_id`` (1, 2, ...)
+  and ``target``; the classifier ties its result to it (``material_report``).
 - ``palpation/press`` (geometry_msgs/WrenchStamped): once per press, when the force has settled
   at the target; stamp = settle time; the wrench is the mean over the settle window.
 - ``palpation/wrench`` (geometry_msgs/WrenchStamped) and ``palpation/tcp_pose``
@@ -38,6 +41,7 @@ import json
 import sys
 from typing import Any
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -49,6 +53,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from tactile_material_ros.inference.result_record import CycleInfo
 from tactile_material_ros.nodes import node_support
 from tactile_material_ros.nodes.node_support import SENSOR_QOS, STATE_QOS, StartupError
 from tactile_material_ros.robot.arm_port import ArmError, ArmPort, ArmSample
@@ -81,6 +86,8 @@ class _Publisher(PalpationListener):
 
     def on_state(self, state: str, t: float) -> None:
         if self.node.context.ok():
+            if state == PalpationState.APPROACHING.value:  # a cycle starts: its id and target first
+                self.node.publish_cycle()
             self.node.publish_state(state)
 
     def on_press(self, press: Press) -> None:
@@ -147,6 +154,7 @@ class UrPalpationNode(Node):
                                + "; ".join(problems))
 
         self._state_pub = self.create_publisher(String, "palpation/state", STATE_QOS)
+        self._cycle_pub = self.create_publisher(DiagnosticArray, "palpation/cycle", STATE_QOS)
         self._press_pub = self.create_publisher(WrenchStamped, "palpation/press", node_support.RESULT_QOS)
         self._wrench_pub = self.create_publisher(WrenchStamped, "palpation/wrench", SENSOR_QOS)
         self._pose_pub = self.create_publisher(PoseStamped, "palpation/tcp_pose", SENSOR_QOS)
@@ -155,6 +163,7 @@ class UrPalpationNode(Node):
 
         self.routine = PalpationRoutine(self.arm, self.config, [_Publisher(self)], self.workspace)
         self._cycles = 0
+        self._cycle_id = 0
         self._faults = 0
         self._samples = 0
         self._last_outcome = "none"
@@ -281,6 +290,13 @@ class UrPalpationNode(Node):
 
     def publish_state(self, state: str) -> None:
         self._state_pub.publish(String(data=state))
+
+    def publish_cycle(self) -> None:
+        """palpation/cycle (latched): the cycle that starts now, its id and target, for the classifier's report."""
+        self._cycle_id += 1
+        cycle = CycleInfo(self._cycle_id, self.target)
+        node_support.publish_diagnostics(self, self._cycle_pub, [node_support.diagnostic_status(
+            self, "cycle", DiagnosticStatus.OK, self.target, dict(cycle.values()))])
 
     def publish_press(self, press: Press) -> None:
         msg = WrenchStamped()
