@@ -159,6 +159,26 @@ def test_abort_during_pressing_ends_in_fault_with_force_mode_stopped(
     assert proc.poll() is None
 
 
+def test_start_answers_at_once_and_the_cycle_s_end_is_published(node_and_probe: tuple[subprocess.Popen, Probe]) -> None:
+    proc, probe = node_and_probe
+    results: list[str] = []
+    probe.node.create_subscription(String, "palpation/result", lambda m: results.append(m.data), STATE_QOS)
+    start = probe.node.create_client(Trigger, "palpation/start")
+    probe.spin_until(start.service_is_ready, 10.0, "palpation/start")
+    asked = time.monotonic()
+    accepted = probe.call(start, Trigger.Request(), 10.0)
+    answered_s = time.monotonic() - asked
+    assert accepted.success and json.loads(accepted.message) == {  # type: ignore[attr-defined]
+        "accepted": True, "cycle_id": 1, "target": "rubber_ball"}
+    assert answered_s < 2.0, f"palpation/start took {answered_s:.1f} s to answer"   # a cycle takes ~8 s
+    refused = probe.call(start, Trigger.Request(), 10.0)   # while the first one runs
+    assert not refused.success and refused.message.startswith("refused: a palpation cycle is running")  # type: ignore[attr-defined]
+    probe.spin_until(lambda: bool(results), 60.0, "palpation/result")
+    report = json.loads(results[-1])
+    assert report["outcome"] == "done" and report["cycle_id"] == 1 and report["target"] == "rubber_ball"
+    assert probe.states[-1] == "done" and "approaching" in probe.states
+
+
 def test_ctrl_c_aborts_the_cycle_visibly_and_core_log_lines_reach_rosout(
         node_and_probe: tuple[subprocess.Popen, Probe]) -> None:
     proc, probe = node_and_probe

@@ -13,9 +13,15 @@ Interface (README's ROS 2 interface table):
 - ``palpation/wrench`` (geometry_msgs/WrenchStamped) and ``palpation/tcp_pose``
   (geometry_msgs/PoseStamped) and ``joint_states`` (sensor_msgs/JointState, UR joint names):
   streamed at ``stream_rate_hz`` (100 Hz) during a cycle and ``idle_rate_hz`` between cycles.
-- ``palpation/palpate`` (std_srvs/Trigger): one full cycle on the current target; answers after
-  the cycle: success = done; message = the cycle as JSON (outcome, reason, states, presses,
-  force_mode_stopped, duration_s, target).
+- ``palpation/start`` (std_srvs/Trigger): answers at once: success = the cycle on the current
+  target was accepted (message: JSON with ``cycle_id`` and ``target``), or not, with why (a cycle
+  runs). Progress: ``palpation/state``; the end: ``palpation/result`` and the classifier's
+  ``material_report``.
+- ``palpation/palpate`` (std_srvs/Trigger): the same cycle, answered after it: success = done;
+  message = the cycle as JSON (outcome, reason, states, presses, force_mode_stopped, duration_s,
+  target, cycle_id).
+- ``palpation/result`` (std_msgs/String, JSON, reliable, transient local, depth 1): that JSON at
+  the end of every cycle, however it was started.
 - ``palpation/abort`` (std_srvs/Trigger): stops the running cycle (force mode off, lift clear,
   ``fault: aborted: ...``) and answers when the arm has been made safe.
 - ``/diagnostics``: connection, robot mode, protective / emergency stop, state, stream rate.
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -155,6 +162,9 @@ class UrPalpationNode(Node):
 
         self._state_pub = self.create_publisher(String, "palpation/state", STATE_QOS)
         self._cycle_pub = self.create_publisher(DiagnosticArray, "palpation/cycle", STATE_QOS)
+        self._result_pub = self.create_publisher(String, "palpation/result", STATE_QOS)
+        self._start_lock = threading.Lock()
+        self._starting = False
         self._press_pub = self.create_publisher(WrenchStamped, "palpation/press", node_support.RESULT_QOS)
         self._wrench_pub = self.create_publisher(WrenchStamped, "palpation/wrench", SENSOR_QOS)
         self._pose_pub = self.create_publisher(PoseStamped, "palpation/tcp_pose", SENSOR_QOS)
@@ -172,6 +182,7 @@ class UrPalpationNode(Node):
 
         services = ReentrantCallbackGroup()
         self.create_service(Trigger, "palpation/palpate", self._on_palpate, callback_group=services)
+        self.create_service(Trigger, "palpation/start", self._on_start, callback_group=services)
         self.create_service(Trigger, "palpation/abort", self._on_abort, callback_group=services)
         timers = MutuallyExclusiveCallbackGroup()
         self.create_timer(1.0 / float(idle_rate_hz), self._publish_idle, callback_group=timers)
@@ -236,18 +247,51 @@ class UrPalpationNode(Node):
     # -- services ----------------------------------------------------------------------------------------
 
     def _on_palpate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        target = self.target
+        """palpation/palpate: one cycle, answered when it has ended (the cycle as JSON)."""
         try:
-            result = self.routine.palpate(self.scene.get(target).top_m, self.config)
+            report = self._run_cycle(self.target)
         except PalpationBusy as exc:
             response.success, response.message = False, str(exc)
             return response
+        response.success = report["outcome"] == PalpationState.DONE.value
+        response.message = json.dumps(report)
+        return response
+
+    def _on_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """palpation/start: accept or refuse a cycle at once; it runs on its own thread, its progress goes to
+        palpation/state and its end to palpation/result (and the classifier's material_report)."""
+        with self._start_lock:
+            if self.routine.busy or self._starting:
+                response.success = False
+                response.message = f"refused: a palpation cycle is running (state {self.routine.state}); " \
+                                   "wait for palpation/result or call palpation/abort"
+                return response
+            self._starting = True
+        target = self.target
+        threading.Thread(target=self._run_started_cycle, args=(target,), name="palpation-cycle", daemon=True).start()
+        response.success = True
+        response.message = json.dumps({"accepted": True, "cycle_id": self._cycle_id + 1, "target": target})
+        return response
+
+    def _run_started_cycle(self, target: str) -> None:
+        try:
+            self._run_cycle(target)
+        except PalpationBusy as exc:  # a palpation/palpate call came in between: it runs, this one does not
+            self.get_logger().warning(f"palpation/start: {exc}")
+        finally:
+            with self._start_lock:
+                self._starting = False
+
+    def _run_cycle(self, target: str) -> dict[str, Any]:
+        """One cycle on ``target``; publishes and returns its report (PalpationBusy if one runs)."""
+        result = self.routine.palpate(self.scene.get(target).top_m, self.config)
         self._cycles += 1
         self._faults += result.outcome != PalpationState.DONE.value
         self._last_outcome = result.reason or result.outcome
-        response.success = result.outcome == PalpationState.DONE.value
-        response.message = json.dumps({**result.to_dict(), "target": target})
-        return response
+        report = {**result.to_dict(), "target": target, "cycle_id": self._cycle_id}
+        if self.context.ok():
+            self._result_pub.publish(String(data=json.dumps(report)))
+        return report
 
     def _on_abort(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if not self.routine.abort():
