@@ -256,3 +256,15 @@ def test_the_rviz_layout_shows_overlay_markers_tcp_pose_and_wrench() -> None:
     assert manager["Global Options"]["Fixed Frame"] == "base"
     (tf,) = [d for d in manager["Displays"] if d["Class"] == "rviz_default_plugins/TF"]
     assert tf["Enabled"] and all(tf["Frames"][f]["Value"] for f in ("base", graph.TOOL_FRAME, graph.SENSOR_FRAME))
+
+
+def test_where_tf2_ros_and_rviz2_are_installed_the_launch_file_starts_them(
+        launch_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launch_module, "installed", lambda package: package in ("tf2_ros", "rviz2"))
+    given = {"namespace": "cell1", "launch_rviz": "true", "mount_z": "0.07"}
+    actions = launch_module.node_actions({**{n: a.default for n, a in graph.ARGUMENTS.items()}, **given})
+    helpers = {a.kwargs["executable"]: a.kwargs for a in actions if a.kwargs["package"] != graph.PACKAGE}
+    assert set(helpers) == {"static_transform_publisher", "rviz2"}        # no robot_state_publisher: not installed
+    mount = helpers["static_transform_publisher"]
+    assert mount["arguments"] == list(graph.helper_nodes(given)[0].arguments) and "0.07" in mount["arguments"]
+    assert mount["namespace"] == "/cell1" and "on_exit" not in mount     # a helper does not end the launch
