@@ -6,7 +6,7 @@ Interface (README's ROS 2 interface table):
   ``pressing``, ``holding``, ``retracting``, ``rotating``, ``done``, or ``fault: <reason>`` where
   reason is ``<code>: <detail>`` (codes: robot/palpation.py ``FaultCode``).
 - ``palpation/cycle`` (diagnostic_msgs/DiagnosticArray, reliable, transient local, depth 1): at each
-  cycle's start (just before ``approaching``), one status with the values ``cycle_id`` (1, 2, ...)
+  cycle's start (before ``approaching``), one status with the values ``cycle_id`` (1, 2, ...)
   and ``target``; the classifier ties its result to it (``material_report``).
 - ``palpation/press`` (geometry_msgs/WrenchStamped): once per press, when the force has settled
   at the target; stamp = settle time; the wrench is the mean over the settle window.
@@ -93,8 +93,6 @@ class _Publisher(PalpationListener):
 
     def on_state(self, state: str, t: float) -> None:
         if self.node.context.ok():
-            if state == PalpationState.APPROACHING.value:  # a cycle starts: its id and target first
-                self.node.publish_cycle()
             self.node.publish_state(state)
 
     def on_press(self, press: Press) -> None:
@@ -267,10 +265,10 @@ class UrPalpationNode(Node):
                                    "wait for palpation/result or call palpation/abort"
                 return response
             self._starting = True
-        target = self.target
-        threading.Thread(target=self._run_started_cycle, args=(target,), name="palpation-cycle", daemon=True).start()
-        response.success = True
-        response.message = json.dumps({"accepted": True, "cycle_id": self._cycle_id + 1, "target": target})
+            accepted = {"accepted": True, "cycle_id": self._cycle_id + 1, "target": self.target}  # before it starts
+        threading.Thread(target=self._run_started_cycle, args=(accepted["target"],), name="palpation-cycle",
+                         daemon=True).start()
+        response.success, response.message = True, json.dumps(accepted)
         return response
 
     def _run_started_cycle(self, target: str) -> None:
@@ -284,6 +282,10 @@ class UrPalpationNode(Node):
 
     def _run_cycle(self, target: str) -> dict[str, Any]:
         """One cycle on ``target``; publishes and returns its report (PalpationBusy if one runs)."""
+        if self.routine.busy:
+            raise PalpationBusy(f"a palpation cycle is running (state {self.routine.state})")
+        # before the cycle, not from its listener: once the arm's watchdog is armed the routine must not wait
+        self.publish_cycle(target)
         result = self.routine.palpate(self.scene.get(target).top_m, self.config)
         self._cycles += 1
         self._faults += result.outcome != PalpationState.DONE.value
@@ -335,12 +337,12 @@ class UrPalpationNode(Node):
     def publish_state(self, state: str) -> None:
         self._state_pub.publish(String(data=state))
 
-    def publish_cycle(self) -> None:
+    def publish_cycle(self, target: str) -> None:
         """palpation/cycle (latched): the cycle that starts now, its id and target, for the classifier's report."""
         self._cycle_id += 1
-        cycle = CycleInfo(self._cycle_id, self.target)
+        cycle = CycleInfo(self._cycle_id, target)
         node_support.publish_diagnostics(self, self._cycle_pub, [node_support.diagnostic_status(
-            self, "cycle", DiagnosticStatus.OK, self.target, dict(cycle.values()))])
+            self, "cycle", DiagnosticStatus.OK, target, dict(cycle.values()))])
 
     def publish_press(self, press: Press) -> None:
         msg = WrenchStamped()
