@@ -12,7 +12,7 @@ setup: $(STAMP)
 
 # With a sourced ROS 2 installation (ROS_DISTRO set and its rclpy importable) the venv
 # sees the system site-packages and the ROS wheels are not installed.
-$(STAMP): requirements.txt requirements-ros.txt setup.py package.xml
+$(STAMP): requirements.txt requirements-train.txt requirements-dev.txt requirements-ros.txt setup.py package.xml
 	@set -e; \
 	if [ -n "$$ROS_DISTRO" ] && python3 -c "import rclpy" 2>/dev/null; then \
 	  echo "setup: using the sourced ROS 2 $$ROS_DISTRO installation"; \
@@ -24,7 +24,7 @@ $(STAMP): requirements.txt requirements-ros.txt setup.py package.xml
 	  ROS_REQ="-r requirements-ros.txt"; \
 	fi; \
 	echo "setup: installing requirements into $(VENV) (log: $(VENV)/pip.log)"; \
-	$(PY) -m pip install --disable-pip-version-check -r requirements.txt $$ROS_REQ > $(VENV)/pip.log 2>&1 \
+	$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt $$ROS_REQ > $(VENV)/pip.log 2>&1 \
 	  || { grep -v "is ignored: it is neither" $(VENV)/pip.log | tail -30; echo "setup: pip install failed"; exit 1; }; \
 	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e . >> $(VENV)/pip.log 2>&1 \
 	  || { tail -30 $(VENV)/pip.log; echo "setup: installing the package failed"; exit 1; }; \

@@ -17,6 +17,7 @@ TEST_SET = ROOT / "runs" / "b224" / "data" / "test"
 ARGUMENTS = {
     "bench_live_graph.py": ["--rate-hz", "30"],
     "bench_classify_accuracy.py": [str(TEST_SET)],
+    "bench_enrol.py": ["--objects", "10", "--presses", "6"],
 }
 INPUTS = {
     "bench_classify_accuracy.py": (TEST_SET, f"tactile-material synth --out {TEST_SET} --per-class 100 --seed 1"),

@@ -1,14 +1,19 @@
 """bringup: start the node graph of graph.py as processes, for machines without `ros2 launch`.
 
     bringup [use_sim:=true] [robot_ip:=IP] [digit_serial:=SERIAL] [model:=PATH] [trigger:=press] [scene:=PATH]
+            [namespace:=NS] [params_file:=PATH] [use_sim_time:=false] [launch_rviz:=false] [mount_x:=0.0] ...
             [record:=false] [bag_dir:=bags]
 
-The same arguments as ``ros2 launch tactile_material_ros palpate_and_classify.launch.py``.
-Each node runs as ``python -m tactile_material_ros.nodes.<executable> --ros-args ...`` with
-the parameter files and parameters that graph.py gives it; its output is printed line by
-line prefixed with ``[node name]``. Ctrl-C or SIGTERM stops every node (SIGINT, then
-SIGTERM, then SIGKILL after a grace period) and exits 0; a node that exits on its own stops
-the rest and makes bringup exit non-zero (its exit code, or 1).
+The same arguments as ``ros2 launch tactile_material_ros palpate_and_classify.launch.py``
+(``bringup --help`` lists them). Each node runs as
+``python -m tactile_material_ros.nodes.<executable> --ros-args ...`` with the namespace,
+parameter files and parameters that graph.py gives it; its output is printed line by line
+prefixed with ``[node name]``. The helpers (tf2_ros' static_transform_publisher for the
+sensor's mount, rviz2) start where a sourced ROS 2 installation has them, and are skipped
+with a note where it has not. Ctrl-C or SIGTERM stops every node (SIGINT, then SIGTERM,
+then SIGKILL after a grace period) and exits 0; a required node (every node of this package)
+that exits on its own stops the rest and makes bringup exit non-zero (its exit code, or 1),
+as the launch file's ``on_exit=Shutdown`` does.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO
 
 import yaml
 
-from tactile_material_ros.graph import ARGUMENTS, GraphError, NodeSpec, build_graph
+from tactile_material_ros.graph import ARGUMENTS, GraphError, HelperNode, NodeSpec, build_graph, helper_nodes
 
 log = logging.getLogger("bringup")
 STOP_GRACE_S = 10.0
@@ -51,16 +57,55 @@ def ros_value(value: str | bool | int | float) -> str:
     return value if plain else "'" + value.replace("'", "''") + "'"
 
 
-def command_for(spec: NodeSpec, python: str = sys.executable) -> list[str]:
-    """The command line that starts one node of the graph."""
-    cmd = [python, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}"]
-    for path in spec.parameter_files:
-        cmd += ["--params-file", str(path)]
-    for name, value in spec.parameters.items():
-        cmd += ["-p", f"{name}:={ros_value(value)}"]
-    for source, target in spec.remappings:
-        cmd += ["-r", f"{source}:={target}"]
-    return cmd
+def _ros_arguments(name: str, namespace: str, parameter_files: Sequence[Path],
+                   parameters: dict[str, str | bool | int | float], remappings: Sequence[tuple[str, str]]) -> list[str]:
+    """``--ros-args`` and what follows it: node name, namespace, parameter files, parameters, remappings."""
+    args = ["--ros-args", "-r", f"__node:={name}"]
+    if namespace:
+        args += ["-r", f"__ns:={namespace}"]
+    for path in parameter_files:
+        args += ["--params-file", str(path)]
+    for key, value in parameters.items():
+        args += ["-p", f"{key}:={ros_value(value)}"]
+    for source, target in remappings:
+        args += ["-r", f"{source}:={target}"]
+    return args
+
+
+def command_for(spec: NodeSpec | HelperNode, python: str = sys.executable) -> list[str]:
+    """The command line that starts one node of the graph (a helper: its installed executable)."""
+    if isinstance(spec, HelperNode):
+        executable = helper_executable(spec)
+        if executable is None:
+            raise GraphError(f"{spec.package}/{spec.executable} is not installed; source a ROS 2 installation "
+                             "that has it")
+        return [str(executable), *spec.arguments,
+                *_ros_arguments(spec.name, spec.namespace, (), spec.parameters, ())]
+    return [python, "-m", spec.module, *_ros_arguments(spec.name, spec.namespace, spec.parameter_files,
+                                                        spec.parameters, spec.remappings)]
+
+
+def helper_executable(helper: HelperNode) -> Path | None:
+    """``<prefix>/lib/<package>/<executable>`` of a sourced ROS 2 installation (as ``ros2 run``), or None."""
+    try:
+        from ament_index_python.packages import get_package_prefix
+
+        path = Path(get_package_prefix(helper.package)) / "lib" / helper.package / helper.executable
+    except (ImportError, LookupError, ValueError, OSError):  # not installed, or no AMENT_PREFIX_PATH
+        return None
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def installed_helpers(helpers: Sequence[HelperNode]) -> list[HelperNode]:
+    """The helpers whose packages are installed; each one left out is logged with what it would have done."""
+    found = []
+    for helper in helpers:
+        if helper_executable(helper) is not None:
+            found.append(helper)
+        else:
+            log.warning("%s/%s is not installed (source a ROS 2 installation that has it): not started",
+                        helper.package, helper.executable)
+    return found
 
 
 def parse_arguments(argv: Sequence[str]) -> dict[str, str]:
@@ -85,7 +130,7 @@ def _die_with_parent() -> None:
 class GraphProcesses:
     """The running nodes: started together, watched, stopped together."""
 
-    def __init__(self, specs: Sequence[NodeSpec], env: dict[str, str] | None = None,
+    def __init__(self, specs: Sequence[NodeSpec | HelperNode], env: dict[str, str] | None = None,
                  out: IO[str] = sys.stdout) -> None:
         self.specs = list(specs)
         self.env = dict(env if env is not None else os.environ)
@@ -94,6 +139,7 @@ class GraphProcesses:
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self._out_lock = threading.Lock()
         self._readers: list[threading.Thread] = []
+        self._helpers_ended: set[str] = set()
 
     def start(self) -> None:
         for spec in self.specs:
@@ -115,11 +161,18 @@ class GraphProcesses:
                 self.out.flush()
 
     def exited(self) -> tuple[str, int] | None:
-        """(name, exit code) of a node that has exited, or None while all run."""
-        for name, proc in self.procs.items():
-            code = proc.poll()
-            if code is not None:
-                return name, code
+        """(name, exit code) of a required node that has exited, or None while all of them run.
+        A helper that exits (rviz2 closed) is reported once and left out."""
+        for spec in self.specs:
+            proc = self.procs.get(spec.name)
+            code = None if proc is None else proc.poll()
+            if code is None:
+                continue
+            if spec.required:
+                return spec.name, code
+            if spec.name not in self._helpers_ended:
+                self._helpers_ended.add(spec.name)
+                log.info("%s exited with code %d (not required: the graph runs on)", spec.name, code)
         return None
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
@@ -141,7 +194,7 @@ class GraphProcesses:
 
 def run(given: dict[str, str], env: dict[str, str] | None = None) -> int:
     """Start the graph and wait for Ctrl-C / SIGTERM (exit 0) or a node exiting (non-zero)."""
-    specs = build_graph(given)
+    specs: list[NodeSpec | HelperNode] = [*build_graph(given), *installed_helpers(helper_nodes(given))]
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     graph = GraphProcesses(specs, env)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tactile_material_ros.demo.__main__ import model_note
 from tactile_material_ros.demo.records import PressRecord, TargetRecord
 from tactile_material_ros.demo.report import format_table, write_report
 from tactile_material_ros.sim.contact_model import Sphere
@@ -79,3 +80,13 @@ def test_the_table_lists_target_truth_label_confidence_presses_and_time() -> Non
         ["target", "true material", "label", "confidence", "presses", "cycle time"]
     assert [c.strip() for c in table[2].strip("|").split("|")] == \
         ["rubber_ball", "rubber", "rubber", "70.0 %", "2", "21.5 s"]
+
+
+def test_the_model_note_names_the_architecture_and_leaves_no_empty_brackets() -> None:
+    from tactile_material_ros.inference.model_card import ModelCard, card_path_for
+    from tactile_material_ros.paths import model_file
+
+    card = ModelCard.load(card_path_for(model_file()))
+    note = model_note("tactile_vit.onnx", card)
+    assert f"{len(card.class_names)} classes, ViT-" in note and "blocks" in note and note.endswith(" parameters).")
+    assert ", )" not in note

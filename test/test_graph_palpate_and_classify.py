@@ -19,13 +19,16 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from model_fixture import make_test_model
-from rcl_interfaces.srv import GetParameters
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rcl_interfaces.srv import DescribeParameters, GetParameters, ListParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import parameter_value_to_python
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import Trigger
 
+from tactile_material_ros.graph import applied_parameters, build_graph
 from tactile_material_ros.inference.model_card import ModelCard, card_path_for
 from tactile_material_ros.nodes.node_support import EXIT_STARTUP_ERROR, STATE_QOS
 from tactile_material_ros.paths import model_file
@@ -105,11 +108,13 @@ class _Graph:
         self.probabilities: list[Float32MultiArray] = []
         self.states: list[str] = []
         self.diagnostics: list[dict[str, str]] = []   # the classifier's
+        self.reports: list[DiagnosticArray] = []      # material_report
         node.create_subscription(String, "material_label", lambda m: self.labels.append(m.data), ANY_QOS)
         node.create_subscription(Float32MultiArray, "material_probabilities", self.probabilities.append, ANY_QOS)
         node.create_subscription(String, "palpation/state", lambda m: self.states.append(m.data), STATE_QOS)
+        node.create_subscription(DiagnosticArray, "material_report", self.reports.append, STATE_QOS)
         node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.extend(
-            {kv.key: kv.value for kv in s.values} for s in m.status if s.name.startswith("material_classifier")), 10)
+            {kv.key: kv.value for kv in s.values} for s in m.status if s.name.startswith("/material_classifier_node: ")), 10)
         self.palpate = node.create_client(Trigger, "palpation/palpate")
         self.get_parameters = node.create_client(GetParameters, "/material_classifier_node/get_parameters")
         self.bringup = _bringup(args, env)
@@ -170,6 +175,16 @@ def test_one_palpation_gives_one_label_with_probabilities_in_card_order(
         assert graph.labels == [truth]
         assert class_names[max(range(len(class_names)), key=lambda i: probs.data[i])] == truth
         assert "approaching" in graph.states and graph.states[-1] == "done"
+        # material_report ties the label to its probabilities, cycle and target, stamped with the capture time
+        _spin_until(graph.executor, lambda: bool(graph.reports), 5.0, "material_report")
+        (report,) = graph.reports
+        (status,) = report.status
+        values = {kv.key: kv.value for kv in status.values}
+        assert status.message == values["label"] == truth and values["reason"] == ""
+        assert values["cycle_id"] == "1" and values["target"] == load_scene().objects[0].name
+        assert [float(values[f"p/{name}"]) for name in class_names] == pytest.approx(list(probs.data), abs=1e-6)
+        assert status.hardware_id == ModelCard.load(card_path_for(bundled)).sha256
+        assert report.header.frame_id == "digit_link" and report.header.stamp.sec > 0
 
         assert _stop(graph.bringup) == 0, graph.output.text      # SIGTERM: every node stopped cleanly
         for name in ("digit_camera_node", "ur_palpation_node", "material_classifier_node"):
@@ -206,6 +221,57 @@ def test_bringup_stops_the_graph_and_fails_when_a_node_dies(model_path: Path, tm
             bringup.kill()
             bringup.wait()
     assert code == EXIT_STARTUP_ERROR, output.text
-    assert "[material_classifier_node] [startup error]" in output.text
+    assert "[material_classifier_node] [ERROR]" in output.text and "[startup error]" in output.text
     assert "does not match its card" in output.text
     assert "material_classifier_node exited with code 2: stopping the graph" in output.text
+
+
+def _descriptors(node: Node, executor: SingleThreadedExecutor, fqn: str) -> list[ParameterDescriptor]:
+    """Every parameter a node declared, described by the node itself (its list and describe services)."""
+    lister = node.create_client(ListParameters, f"{fqn}/list_parameters")
+    describer = node.create_client(DescribeParameters, f"{fqn}/describe_parameters")
+    _spin_until(executor, lambda: lister.service_is_ready() and describer.service_is_ready(), 10.0, fqn)
+    listed = lister.call_async(ListParameters.Request())
+    _spin_until(executor, listed.done, 10.0, f"{fqn}'s parameter list")
+    names = [n for n in listed.result().result.names if n not in ("use_sim_time", "start_type_description_service")]
+    described = describer.call_async(DescribeParameters.Request(names=names))
+    _spin_until(executor, described.done, 10.0, f"{fqn}'s parameter descriptions")
+    return list(described.result().descriptors)
+
+
+def test_under_a_namespace_every_parameter_file_value_is_applied_and_every_number_has_a_range(
+        model_path: Path, tmp_path: Path, ros_env: dict[str, str], probe: tuple[Node, SingleThreadedExecutor]) -> None:
+    # the package's files are keyed /**:, a user's params_file comes after them; read back from every node
+    user = tmp_path / "cell1.yaml"
+    user.write_text("/**/ur_palpation_node:\n  ros__parameters:\n    target: wood_ball\n    hold_time_s: 0.7\n"
+                    "/cell1/material_classifier_node:\n  ros__parameters:\n    top_k: 3\n"
+                    "/**:\n  ros__parameters:\n    idle_rate_hz: 5.0\n")
+    given = {"namespace": "cell1", "params_file": str(user), "model": str(model_path)}
+    node, executor = probe
+    specs = build_graph(given)
+    clients = {s.name: node.create_client(GetParameters, f"/cell1/{s.name}/get_parameters") for s in specs}
+    bringup = _bringup([f"{k}:={v}" for k, v in given.items()], ros_env)
+    output = _Output(bringup)
+    try:
+        _spin_until(executor, lambda: all(c.service_is_ready() for c in clients.values()) or bringup.poll() is not None,
+                    60.0, "the nodes under /cell1")
+        assert bringup.poll() is None, output.text
+        for spec in specs:
+            expected = {k: v for k, v in applied_parameters(spec).items()
+                        if spec.name == "ur_palpation_node" or k != "idle_rate_hz"}  # declared by the arm only
+            future = clients[spec.name].call_async(GetParameters.Request(names=list(expected)))
+            _spin_until(executor, future.done, 10.0, f"{spec.name}'s parameters")
+            got = dict(zip(expected, (parameter_value_to_python(v) for v in future.result().values), strict=True))
+            assert got == expected, spec.name
+        arm = {s.name: s for s in specs}["ur_palpation_node"]
+        assert applied_parameters(arm)["target"] == "wood_ball" and applied_parameters(arm)["hold_time_s"] == 0.7
+        # every numeric parameter a node declares carries its range in the descriptor (rclpy's own excepted)
+        for spec in specs:
+            described = _descriptors(node, executor, f"/cell1/{spec.name}")
+            numeric = {d.name: d for d in described if d.type in (ParameterType.PARAMETER_INTEGER,
+                                                                   ParameterType.PARAMETER_DOUBLE)}
+            assert numeric, spec.name
+            no_range = [n for n, d in numeric.items() if not (d.integer_range or d.floating_point_range)]
+            assert no_range == [], f"{spec.name}: no range on {no_range}"
+    finally:
+        assert _stop(bringup, signal.SIGINT) == 0, output.text

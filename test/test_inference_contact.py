@@ -86,3 +86,19 @@ def test_the_contact_command_prints_one_json_line_per_image(real_digit_dir: Path
     assert [line["image"] for line in lines] == images
     assert [line["contact"] for line in lines] == [True, False]
     assert lines[0]["score"] > DEFAULT.enter_score > lines[1]["score"]
+
+
+def test_without_the_training_requirements_the_command_line_keeps_its_other_commands(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # requirements.txt (runtime) has no torch: the learning commands go, render / palpate / classify stay
+    import sys
+
+    from tactile_material_ros.cli.main import build_parser
+
+    for name in [m for m in sys.modules if m.startswith("tactile_material_ros.learning") or m == "torch"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ModuleNotFoundError
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert {"render", "palpate", "contact"} <= commands and "distill" not in commands
+    assert "learning commands (torch is not installed" in parser.epilog and "requirements-train.txt" in parser.epilog

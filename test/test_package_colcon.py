@@ -69,3 +69,25 @@ def test_colcon_build_installs_the_package_where_ros2_looks(tmp_path: Path) -> N
                                "--force", "24", "--out", str(frame)], env=run_env, cwd=tmp_path, capture_output=True,
                               text=True, timeout=120)
     assert rendered.returncode == 0 and frame.is_file(), rendered.stdout + rendered.stderr
+
+
+OPTIONAL_ROS_PACKAGES = {"vision_msgs"}   # used where installed (nodes/vision_results.py), never required
+
+
+def test_package_xml_declares_every_ros_package_the_code_imports() -> None:
+    import ast
+    import xml.etree.ElementTree as ElementTree
+
+    declared = {e.text for e in ElementTree.parse(REPO / "package.xml").getroot() if e.tag.endswith("depend")}
+    imported: set[str] = set()
+    for path in [*(REPO / PACKAGE).rglob("*.py"), *(REPO / "launch").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+    ros = {name for name in imported if name in {"rclpy", "launch", "launch_ros", "rcl_interfaces",
+                                                 "builtin_interfaces", "ament_index_python"}
+           or name.endswith(("_msgs", "_srvs"))}
+    assert ros - OPTIONAL_ROS_PACKAGES <= declared, sorted(ros - OPTIONAL_ROS_PACKAGES - declared)
+    assert {"rcl_interfaces", "builtin_interfaces", "ament_index_python", "tf2_ros"} <= declared

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -11,10 +12,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import rclpy
 from geometry_msgs.msg import PoseStamped, WrenchStamped
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.msg import Log, Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -113,15 +115,15 @@ def test_palpate_from_another_process_publishes_two_presses_and_streams_the_hold
                             "pressing", "holding", "retracting", "rotating", "done"]
     assert 3.0 < ended - started < 15.0, "the simulated arm runs at real time"
     for press in probe.presses:
-        assert press.header.frame_id == "base"
-        assert abs(press.wrench.force.z - 24.0) <= 1.0            # the object pushes the tool up: +z in base
+        assert press.header.frame_id == "tool0"
+        assert abs(press.wrench.force.z + 24.0) <= 1.0            # the object pushes the tool up: -z in tool0
         assert started <= _stamp_s(press) <= ended               # stamp = settle time, in ROS time
     # during each hold window the wrench and pose stream fast enough for a 60 fps camera
     for press in probe.presses:
         t0 = _stamp_s(press)
         in_hold = [_stamp_s(w) for w in probe.wrenches if t0 <= _stamp_s(w) <= t0 + 0.5]
         assert len(in_hold) >= 0.5 * 60, f"{len(in_hold)} wrench messages in the 0.5 s after a press"
-        assert max(abs(w.wrench.force.z - 24.0) for w in probe.wrenches if t0 <= _stamp_s(w) <= t0 + 0.5) < 3.0
+        assert max(abs(w.wrench.force.z + 24.0) for w in probe.wrenches if t0 <= _stamp_s(w) <= t0 + 0.5) < 3.0
     assert all(p.header.frame_id == "base" for p in probe.poses[-20:])
     pressed = min(probe.poses, key=lambda p: p.pose.position.z)
     ball = load_scene().get("silicone_ball")
@@ -130,13 +132,20 @@ def test_palpate_from_another_process_publishes_two_presses_and_streams_the_hold
     assert pressed.pose.position.z == pytest.approx(ball.top_m[2] - depth, abs=0.0005)   # silicone top minus its 24 N depth
     assert list(probe.joints[-1].name) == list(JOINT_NAMES) and len(probe.joints[-1].position) == 6
 
+    # palpation/state is latched with depth 1: a subscriber that comes now gets exactly the current state
+    late: list[str] = []
+    probe.node.create_subscription(String, "palpation/state", lambda m: late.append(m.data), STATE_QOS)
+    probe.spin_until(lambda: bool(late), 10.0, "the latched state")
+    probe.call(probe.set_parameters, SetParameters.Request(parameters=[]), 10.0)  # a round trip: all delivered
+    assert late == ["done"]
+
 
 def test_abort_during_pressing_ends_in_fault_with_force_mode_stopped(
         node_and_probe: tuple[subprocess.Popen, Probe]) -> None:
     proc, probe = node_and_probe
     palpating = probe.palpate.call_async(Trigger.Request())
     probe.spin_until(lambda: probe.states[-1] == "pressing" and bool(probe.wrenches)
-                     and probe.wrenches[-1].wrench.force.z > 3.0, 20.0, "pressing with contact")
+                     and probe.wrenches[-1].wrench.force.z < -3.0, 20.0, "pressing with contact")
     aborted = probe.call(probe.abort, Trigger.Request(), 10.0)
     assert aborted.success, aborted.message  # type: ignore[attr-defined]
     probe.spin_until(palpating.done, 10.0, "the palpate answer")
@@ -148,6 +157,43 @@ def test_abort_during_pressing_ends_in_fault_with_force_mode_stopped(
     assert probe.states[-2] == "pressing"
     assert not probe.call(probe.abort, Trigger.Request(), 10.0).success   # nothing left to abort
     assert proc.poll() is None
+
+
+def test_start_answers_at_once_and_the_cycle_s_end_is_published(node_and_probe: tuple[subprocess.Popen, Probe]) -> None:
+    proc, probe = node_and_probe
+    results: list[str] = []
+    probe.node.create_subscription(String, "palpation/result", lambda m: results.append(m.data), STATE_QOS)
+    start = probe.node.create_client(Trigger, "palpation/start")
+    probe.spin_until(start.service_is_ready, 10.0, "palpation/start")
+    asked = time.monotonic()
+    accepted = probe.call(start, Trigger.Request(), 10.0)
+    answered_s = time.monotonic() - asked
+    assert accepted.success and json.loads(accepted.message) == {  # type: ignore[attr-defined]
+        "accepted": True, "cycle_id": 1, "target": "rubber_ball"}
+    assert answered_s < 2.0, f"palpation/start took {answered_s:.1f} s to answer"   # a cycle takes ~8 s
+    refused = probe.call(start, Trigger.Request(), 10.0)   # while the first one runs
+    assert not refused.success and refused.message.startswith("refused: a palpation cycle is running")  # type: ignore[attr-defined]
+    probe.spin_until(lambda: bool(results), 60.0, "palpation/result")
+    report = json.loads(results[-1])
+    assert report["outcome"] == "done" and report["cycle_id"] == 1 and report["target"] == "rubber_ball"
+    assert probe.states[-1] == "done" and "approaching" in probe.states
+
+
+def test_ctrl_c_aborts_the_cycle_visibly_and_core_log_lines_reach_rosout(
+        node_and_probe: tuple[subprocess.Popen, Probe]) -> None:
+    proc, probe = node_and_probe
+    logs: list[Log] = []
+    probe.node.create_subscription(Log, "/rosout", logs.append, QoSProfile(depth=100))
+    probe.palpate.call_async(Trigger.Request())
+    probe.spin_until(lambda: "holding" in probe.states, 20.0, "the first press to settle")
+    # the routine (core, Python logging) logs each settled press; the node's logger carries it to /rosout
+    probe.spin_until(lambda: any("[tactile_material_ros.robot.palpation] press 0 settled" in m.msg for m in logs),
+                     10.0, "the core's log line on /rosout")
+    (line,) = [m for m in logs if "press 0 settled" in m.msg]
+    assert line.name == "ur_palpation_node" and line.level == Log.INFO
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: the node aborts the cycle and says so before it exits
+    probe.spin_until(lambda: probe.states[-1].startswith("fault: aborted"), 20.0, "the aborted state")
+    assert proc.wait(timeout=20) == 0
 
 
 @pytest.mark.parametrize(("parameter", "expected"), [

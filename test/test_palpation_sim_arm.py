@@ -17,6 +17,7 @@ from tactile_material_ros.robot.poses import (
     split_pose,
     tool_angle_rad,
     tool_down,
+    wrench_in_tool_axes,
 )
 from tactile_material_ros.robot.sim_arm import SimArm, SimArmConfig
 from tactile_material_ros.robot.ur_kinematics import UR10, URKinematics
@@ -80,6 +81,19 @@ def test_rotation_helpers_agree_with_each_other() -> None:
         assert w >= 0 and math.isclose(x * x + y * y + z * z + w * w, 1.0)
     for angle in (-2.0, 0.0, 0.7, math.pi / 2):
         assert tool_angle_rad(tool_down(angle)) == pytest.approx(angle)
+
+
+def test_a_base_axes_wrench_turns_into_the_tool_axes_with_the_tcp_pose() -> None:
+    # pressing straight down, the object pushes the tool up (+z in base): along the tool's Z it is -24 N
+    pose = make_pose(np.array([0.5, 0.1, 0.2]), tool_down(0.0))
+    assert wrench_in_tool_axes(np.array([0.0, 0.0, 24.0, 0.0, 0.0, 0.0]), pose) == pytest.approx([0, 0, -24, 0, 0, 0])
+    # the tool turned by 90 deg about its Z: a push along base +x is along tool -y (tool x has base yaw -90 deg)
+    turned = make_pose(np.array([0.5, 0.1, 0.2]), tool_down(math.pi / 2))
+    tool = wrench_in_tool_axes(np.array([5.0, 0.0, 24.0, 0.0, 0.0, 1.0]), turned)
+    assert tool == pytest.approx([0.0, -5.0, -24.0, 0.0, 0.0, -1.0], abs=1e-9)
+    # a rotation keeps the magnitudes, and going back with R gives the base-axes wrench again
+    rot = rotvec_to_matrix(turned[3:])
+    assert np.concatenate([rot @ tool[:3], rot @ tool[3:]]) == pytest.approx([5.0, 0.0, 24.0, 0.0, 0.0, 1.0])
 
 
 def test_joint_states_follow_the_tcp_through_the_ur10_kinematics(scene: Scene) -> None:

@@ -1,4 +1,4 @@
-"""The simulated DIGIT against real DIGIT frames (../shared/real_digit, read in place).
+"""The simulated DIGIT against real DIGIT frames (the folder conftest.REAL_DIGIT, read in place; skipped where absent).
 
 Real material: two no-contact frames of two sensors (``background_tacto.jpg``,
 ``sensor_a/background.png``), 31 sphere presses on sensor_a with that sensor's own

@@ -230,3 +230,28 @@ def test_sensor_noise_sampler_is_a_seeded_standard_normal() -> None:
         assert np.quantile(values, p) == pytest.approx(NormalDist().inv_cdf(p), abs=0.02)
     assert np.array_equal(standard_normal(np.random.default_rng(3), (5, 4)), standard_normal(np.random.default_rng(3), (5, 4)))
     assert not np.array_equal(standard_normal(np.random.default_rng(3), (5, 4)), standard_normal(np.random.default_rng(4), (5, 4)))
+
+
+@pytest.mark.parametrize("material", ["steel", "silicone"])
+def test_a_flat_face_shows_on_the_domed_gel_and_its_patch_grows_with_force(material: str) -> None:
+    """On a flat gel a flat face's uniform dent leaves little slope to shade (silicone scored below the contact
+    gate, steel near it); on the domed gel it is pushed flat over a patch that grows with the force."""
+    from tactile_material_ros.inference.contact_detection import ContactConfig, contact_score
+    from tactile_material_ros.sim.sensor_variation import SensorVariation
+
+    gate = ContactConfig().exit_score  # below it a frame counts as no contact at all
+    sensor = SensorVariation(noise_sigma=2.0)  # the nominal simulated DIGIT, calibrated to real presses
+    domed, flat = DigitRenderer(noise_sigma=0.0), DigitRenderer(noise_sigma=0.0, dome_radius_m=math.inf)
+
+    def score(renderer: DigitRenderer, force: float) -> float:
+        rng = np.random.default_rng(4)
+        frame = sensor.apply(renderer.render(material, Flat(), force, patch_m=(0, 0), rng=rng), renderer.background(), rng)
+        return contact_score(frame, sensor.apply(renderer.no_contact(rng), renderer.background(), rng))
+
+    on_flat, on_dome = score(flat, 24.0), score(domed, 24.0)
+    assert on_dome > max(1.5 * gate, 5.0 * on_flat), (on_flat, on_dome)
+    elastic = domed.library.get(material).elastic
+    radii = [domed.contact_model.press(Flat(), elastic, f).contact_radius_m for f in (6.0, 12.0, 24.0)]
+    assert radii[0] < radii[1] < radii[2] and 0.004 < radii[2] < 0.015, radii
+    areas = [_changed(domed, domed.render(material, Flat(), f, patch_m=(0, 0))).sum() for f in (3.0, 6.0, 12.0)]
+    assert areas[0] < areas[1] < areas[2], areas

@@ -1,11 +1,11 @@
 """Regenerate config/materials.yaml from physical figures and the TVL caption statistics.
 
-Usage: python tools/import_tvl_terms.py ../shared/tvl_caption_stats.json > config/materials.yaml
+Usage: python tools/import_tvl_terms.py CAPTION_STATS.json > config/materials.yaml
 
 Physical figures are typical handbook values (sources named per entry); the caption
-terms and their frequencies are the per-class figures of tvl_caption_stats.json
-(Mashood3624/Language_Tactile @ 6bd7c2e, a ~5% weighted page sample of the labelled
-TVL/SSVTP splits, label noise included). Only aggregate figures are kept.
+terms and their frequencies are per-class figures counted from the captions of
+Mashood3624/Language_Tactile @ 6bd7c2e (not distributed with this package: a ~5% weighted page sample of the labelled
+TVL/SSVTP splits, label noise included). Only aggregate figures are kept.)
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def main(stats_path: str) -> None:
     stats = json.load(open(stats_path))
     out: dict = {"source": {
         "physical": "typical handbook values, cited per material in `modulus_source`",
-        "terms": "term shares of real TVL/SSVTP captions per class: ../shared/tvl_caption_stats.json "
-                 "(Mashood3624/Language_Tactile @ 6bd7c2e, weighted ~5% page sample, label noise included)",
+        "terms": "term shares of real TVL/SSVTP captions per class, counted from Mashood3624/Language_Tactile "
+                 "@ 6bd7c2e (weighted ~5% page sample, label noise included)",
         "generator": "tools/import_tvl_terms.py",
     }, "gel": {"youngs_modulus_pa": 2.0e6, "poisson_ratio": 0.48,
                "note": "effective modulus of a ~3 mm bonded elastomer layer (thin-layer stiffening of a ~0.5 MPa silicone)"},
@@ -79,7 +79,7 @@ def main(stats_path: str) -> None:
         else:
             entry["tvl_class"] = stats["paper_classes"][name]["csv_classes"][0]
             cls = stats["classes"][entry["tvl_class"]]
-            entry["terms_source"] = "tvl_caption_stats.json"
+            entry["terms_source"] = "TVL/SSVTP caption statistics"
             entry["caption_count_sampled"] = cls["count"]
             entry["terms"] = [{"term": a["term"], "freq": a["freq"]} for a in cls["adjectives"][:TOP_TERMS]]
             hist = {int(k): v for k, v in cls["adjectives_per_caption"].items()}

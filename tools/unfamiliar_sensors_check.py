@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, change in SETTINGS.items():
             (root / name).mkdir()
             for p in chosen:
-                renderer = _noiseless_renderer(sensor_params(config, p.sensor)[0])
                 variation: SensorVariation = change(sensor_variation(config, p.sensor))
+                renderer = _noiseless_renderer(sensor_params(config, p.sensor)[0], variation)
                 rng = np.random.default_rng(p.render_seed)
                 frame = renderer.render(p.material, p.shape, p.force_n, tool_angle_rad=p.tool_angle_rad,
                                         offset_m=p.offset_m, rng=rng)

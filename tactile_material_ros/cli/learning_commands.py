@@ -1,4 +1,4 @@
-"""Learning commands of `tactile-material`: synth, distill, finetune, evaluate, export, classify, ablate, explain.
+"""Learning commands of `tactile-material`: synth, distill, finetune, evaluate, export, classify, ablate, explain, enrol.
 
 Options come from the config dataclasses (``cli/dataclass_args.py``), so defaults and help
 text have one source. Every training command writes into its own run directory (``--out``)
@@ -118,7 +118,6 @@ def export(args: argparse.Namespace) -> int:
 def classify(args: argparse.Namespace) -> int:
     import cv2
 
-    from tactile_material_ros.inference.contact_detection import ContactConfig
     from tactile_material_ros.inference.model_card import ModelIntegrityError
     from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
     from tactile_material_ros.inference.preprocessing import FrameError
@@ -127,7 +126,7 @@ def classify(args: argparse.Namespace) -> int:
 
     model = Path(args.model) if args.model else model_file()
     try:
-        recognizer = Recognizer(OnnxClassifier(model), ContactConfig(), args.threshold)
+        recognizer = Recognizer(OnnxClassifier(model), None, args.threshold)  # the card's contact gate, else the default
     except (ModelIntegrityError, FileNotFoundError, ValueError) as exc:
         return _fail(exc)
     reference = cv2.imread(args.reference, cv2.IMREAD_COLOR)
@@ -200,8 +199,26 @@ def explain(args: argparse.Namespace) -> int:
     return 0 if len(written) == len(args.images) else 1
 
 
+# -- enrol ----------------------------------------------------------------------------------------
+def enrol(args: argparse.Namespace) -> int:
+    from tactile_material_ros.inference.model_card import ModelIntegrityError
+    from tactile_material_ros.learning.enrol import EnrolConfig, EnrolError, enrol
+
+    try:
+        card = enrol(build(EnrolConfig, args))
+    except (EnrolError, ModelIntegrityError, FileNotFoundError, ValueError) as exc:
+        return _fail(exc)
+    enrolment = card["enrolment"]
+    summary = {"model": str(args.out), "sha256": card["sha256"], "classes": card["class_names"],
+               "presses_per_class": enrolment["presses_per_class"],
+               "cross_validated_top1": enrolment["cross_validation"]["top1"]}
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from tactile_material_ros.learning.distill import DistillConfig
+    from tactile_material_ros.learning.enrol import EnrolConfig
     from tactile_material_ros.learning.explain_figure import ExplainConfig
     from tactile_material_ros.learning.export import ExportConfig
     from tactile_material_ros.learning.finetune import FINETUNE_DEFAULTS, FinetuneConfig
@@ -275,3 +292,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="folder for the figures")
     add_arguments(p, ExplainConfig)
     p.set_defaults(func=explain)
+
+    p = subparsers.add_parser("enrol", help="new materials from a few presses of your own sensor, on top of a "
+                              "model's encoder: ONNX model + card (familiarity refitted on the presses)")
+    p.add_argument("data", help="enrolment presses: TVL CSV (or the folder holding tvl.csv); classes = its `class` "
+                                "values, each row's `background` = the sensor's no-contact frame")
+    p.add_argument("--out", required=True, help="the enrolled model .onnx (its card is written beside it as .json)")
+    add_arguments(p, EnrolConfig, skip=("data", "out"))
+    p.set_defaults(func=enrol)

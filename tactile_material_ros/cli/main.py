@@ -2,9 +2,10 @@
 
 Each command group lives in its own module under ``cli/`` and exposes
 ``register(subparsers)``, which adds its sub-commands with ``set_defaults(func=...)``;
-``func(args)`` returns the process exit code. Modules are imported on start so that a
-missing optional dependency (torch for the learning commands) only affects its own
-commands, with a message saying what to install.
+``func(args)`` returns the process exit code. Modules are imported and registered on
+start so that a missing optional dependency (torch for the learning commands, which the
+runtime requirements leave out) only takes away its own commands; ``--help`` says which
+and what to install.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 COMMAND_MODULES: dict[str, str] = {
     "render_commands": "numpy, opencv",
     "palpate_commands": "numpy (ur_rtde for --arm ur_rtde)",
-    "learning_commands": "torch, transformers, accelerate, onnx, onnxruntime",
+    "learning_commands": "torch, transformers, accelerate, onnx (pip install -r requirements-train.txt)",
     "inference_commands": "onnxruntime",
     "emulate_commands": "numpy (ur_rtde for its clients)",
     "recording_commands": "numpy, rosbags (torch for dataset and teach)",
@@ -32,15 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    missing = []
     for name, needs in COMMAND_MODULES.items():
-        try:
-            module = importlib.import_module(f"tactile_material_ros.cli.{name}")
+        try:  # register() imports what its commands need: a missing package fails here, for this group only
+            importlib.import_module(f"tactile_material_ros.cli.{name}").register(sub)
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("tactile_material_ros"):
                 continue  # command group not built yet
-            logging.getLogger(__name__).debug("commands of %s unavailable (%s needs %s)", name, exc.name, needs)
-            continue
-        module.register(sub)
+            missing.append(f"{name.removesuffix('_commands')} commands ({exc.name} is not installed; they need {needs})")
+    if missing:
+        parser.epilog = "not available here: " + "; ".join(missing)
     return parser
 
 

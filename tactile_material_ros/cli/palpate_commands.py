@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from tactile_material_ros.graph import file_parameters
 from tactile_material_ros.paths import config_file
 from tactile_material_ros.robot.arm_port import ArmError, ArmPort, ArmSetupError
 from tactile_material_ros.robot.cell import ARM_MODEL_CHOICES, TcpCheck, Workspace
@@ -58,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="sim only: make FAULT happen when the routine enters STATE, e.g. protective_stop@holding")
     parser.add_argument("--scene", type=Path, help="scene YAML (default: the package's config/scene_four_balls.yaml)")
     parser.add_argument("--params", type=Path,
-                        help="parameter file whose ur_palpation_node ros__parameters set the routine "
+                        help="parameter file whose entries for ur_palpation_node (/**: or its name) set the routine "
                              "(default: the package's config/ur_palpation.yaml)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
                         help="override one routine parameter, e.g. --set target_force_n=5 (repeatable)")
@@ -106,8 +107,8 @@ def routine_settings(params_file: Path, overrides: list[str]) -> tuple[Palpation
     with open(params_file) as f:
         raw = _safe_yaml(f.read(), str(params_file)) or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{params_file}: expected a mapping with {NODE_NAME}: ros__parameters: ...")
-    node_params = (raw.get(NODE_NAME) or raw.get(f"/{NODE_NAME}") or raw.get("/**") or {}).get("ros__parameters", {})
+        raise ValueError(f"{params_file}: expected a mapping with /**: ros__parameters: ... (or {NODE_NAME}:)")
+    node_params = file_parameters(params_file, NODE_NAME)
     known = {name for name, *_ in PalpationConfig.describe()}
     values: dict[str, Any] = {k: v for k, v in node_params.items() if k in known}
     cell: dict[str, Any] = {k: v for k, v in node_params.items() if k in CELL_PARAMETERS}

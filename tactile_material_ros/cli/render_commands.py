@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tactile_material_ros.sim.contact_model import Cylinder, Flat, Shape, Sphere
+from tactile_material_ros.sim.contact_model import DIGIT_DOME_RADIUS_M, Cylinder, Flat, Shape, Sphere
 from tactile_material_ros.sim.contact_sheet import PAPER_BALL, contact_sheet
 from tactile_material_ros.sim.digit_renderer import DEFAULT_NOISE_SIGMA, RESOLUTIONS, DigitRenderer
 from tactile_material_ros.sim.materials import default_library
@@ -42,7 +42,8 @@ def _write(image: np.ndarray, out: str) -> int:
 
 
 def _renderer(args: argparse.Namespace) -> DigitRenderer:
-    return DigitRenderer(resolution=args.resolution, background_seed=args.background_seed, noise_sigma=args.noise)
+    return DigitRenderer(resolution=args.resolution, background_seed=args.background_seed, noise_sigma=args.noise,
+                         dome_radius_m=args.dome_radius)
 
 
 def render(args: argparse.Namespace) -> int:
@@ -82,6 +83,8 @@ def _common(p: argparse.ArgumentParser, force: float | None) -> None:
     p.add_argument("--resolution", choices=tuple(RESOLUTIONS), default="QVGA", help="DIGIT stream (default QVGA)")
     p.add_argument("--background-seed", type=int, default=0, help="which simulated sensor (LED background)")
     p.add_argument("--noise", type=float, default=DEFAULT_NOISE_SIGMA, help="sensor noise sigma [grey levels]")
+    p.add_argument("--dome-radius", type=float, default=DIGIT_DOME_RADIUS_M,
+                   help=f"radius of curvature of the gel's dome [m] (default {DIGIT_DOME_RADIUS_M}; inf: a flat gel)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (and of the texture patch for render)")
     p.add_argument("--out", required=True, help="image file to write (.png)")
 

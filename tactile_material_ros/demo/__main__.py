@@ -39,10 +39,21 @@ def _model_note(model: Path) -> str:
         card = ModelCard.load(card_path_for(model))
     except ModelIntegrityError as exc:
         raise SystemExit(f"demo: {exc}") from None
-    extra = card.extra
-    what = extra.get("architecture") or extra.get("student") or ""
-    return f"Model {model.name} (sha256 {card.sha256[:12]}…, {len(card.class_names)} classes{', ' if what else ''}" \
-           f"{what if isinstance(what, str) else ''})."
+    return model_note(model.name, card)
+
+
+def model_note(name: str, card: ModelCard) -> str:
+    """One sentence on the model: file, sha256, classes and, where the card says, its architecture."""
+    architecture = card.extra.get("architecture")
+    parts = [f"sha256 {card.sha256[:12]}…", f"{len(card.class_names)} classes"]
+    if isinstance(architecture, dict):
+        parts.append(f"ViT-{architecture.get('size', '?')} width {architecture.get('hidden_size', '?')}, "
+                     f"{architecture.get('layers', '?')} blocks, {architecture.get('image_size', '?')} px, "
+                     f"patch {architecture.get('patch_size', '?')}, "
+                     f"{architecture.get('parameters', 0) / 1e6:.1f} M parameters")
+    elif isinstance(architecture, str) and architecture:
+        parts.append(architecture)
+    return f"Model {name} ({', '.join(parts)})."
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -17,9 +17,9 @@ noise differ:
 On a real DIGIT (sensor_a of the real frames the tests read, one sensor), 31 presses score 0.34-0.75 against its
 background and the background with Gaussian noise of σ = 7 scores about 0.017 (σ = 15:
 0.036), hence the default thresholds: enter at 0.10, leave below 0.04 (also the level under which
-a frame counts as no contact at all, recognition.py: faint simulated presses of a smooth flat
-face score 0.03-0.06, simulated no-contact frames at most 0.015, a real background with σ 7 noise
-added 0.018: a 2x margin).
+a frame counts as no contact at all, recognition.py: the faintest simulated presses, smooth
+flat faces of soft silicone on the domed gel, score 0.05 and up, simulated no-contact frames at
+most 0.015, a real background with σ 7 noise added 0.018: a 2x margin).
 
 :class:`ContactDetector` adds hysteresis: contact begins after ``min_frames`` consecutive
 frames at or above ``enter_score`` and ends after ``min_frames`` consecutive frames below

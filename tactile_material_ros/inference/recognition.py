@@ -6,9 +6,11 @@ node's three triggers) goes through :class:`Recognizer`:
 1. **contact**: each frame is scored against the sensor's no-contact reference
    (:mod:`contact_detection`); a frame below the contact detector's ``exit_score`` (0.04 of the
    sensor's brightness by default: the level at which a touch is over) shows no contact and is
-   never given to the model. (Simulated no-contact frames score at most 0.015 against their
-   reference, a real DIGIT background with σ 7 noise added 0.017; faint simulated presses of a
-   smooth flat face 0.03-0.06, and on the flat simulated gel some show nothing at all.)
+   never given to the model. A model enrolled on presses fainter than that (learning/enrol.py)
+   carries a gate of its own in its card (``contact.gate``), used in place of the default gate
+   (thresholds set by hand win). (Simulated no-contact frames score at most 0.015 against their
+   reference, a real DIGIT background with σ 7 noise added 0.017; the faintest simulated
+   presses, smooth flat faces of soft silicone on the domed gel, 0.05 and up.)
 2. **the model**: the frames with contact are classified; their probabilities are fused
    (:mod:`press_fusion`: mean log-probability per press, then over the presses).
 3. **familiarity** (:mod:`familiarity`): each classified frame's features and contact
@@ -83,7 +85,9 @@ class Recognizer:
         if not 0.0 <= confidence_threshold <= 1.0:
             raise ValueError(f"confidence_threshold = {confidence_threshold} is outside [0, 1]")
         self.model = model
-        self.contact = contact or ContactConfig()
+        own = card_contact_gate(model.card.extra)
+        # a model's own gate replaces the default one; thresholds set by hand win
+        self.contact = own if own is not None and contact in (None, ContactConfig()) else (contact or ContactConfig())
         self.confidence_threshold = confidence_threshold
         self.model_time_s = 0.0   # model + familiarity time of the last assess() call
 
@@ -143,6 +147,14 @@ class Recognizer:
     def recognise(self, frames: Sequence[np.ndarray], reference: np.ndarray | None) -> Recognition:
         """Assess and decide in one step (frames of one touch, fused)."""
         return self.decide([self.assess(frames, reference)])
+
+
+def card_contact_gate(extra: dict) -> ContactConfig | None:
+    """The contact gate a model card carries (``contact.gate``: enter and exit score), or None."""
+    gate = (extra.get("contact") or {}).get("gate")
+    if not gate:
+        return None
+    return ContactConfig(enter_score=float(gate["enter_score"]), exit_score=float(gate["exit_score"]))
 
 
 def _matching(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:

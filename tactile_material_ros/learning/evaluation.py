@@ -164,7 +164,6 @@ def evaluate(model: str | Path, data: str | Path, out: str | Path, confidence_th
 
     import cv2
 
-    from tactile_material_ros.inference.contact_detection import ContactConfig
     from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
     from tactile_material_ros.inference.recognition import NO_CONTACT, Recognizer
     from tactile_material_ros.learning.familiarity_fit import iter_frames
@@ -173,7 +172,7 @@ def evaluate(model: str | Path, data: str | Path, out: str | Path, confidence_th
     out.mkdir(parents=True, exist_ok=True)
     model = Path(model)
     backend = OnnxClassifier(model) if model.suffix == ".onnx" else _TorchModel(model)
-    recognizer = Recognizer(backend, ContactConfig(), confidence_threshold)  # type: ignore[arg-type]
+    recognizer = Recognizer(backend, None, confidence_threshold)  # type: ignore[arg-type]
     names = list(recognizer.class_names)
     ref_image = None
     if reference:

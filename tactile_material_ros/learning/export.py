@@ -33,7 +33,7 @@ from tactile_material_ros.inference.onnx_classifier import OnnxClassifier
 from tactile_material_ros.inference.preprocessing import PreprocessConfig
 from tactile_material_ros.learning.datasets import load_images, load_table
 from tactile_material_ros.learning.evaluation import classification_report, predict_dataset
-from tactile_material_ros.learning.runs import git_commit
+from tactile_material_ros.learning.runs import PORTABLE_KEYS, git_commit, portable_paths
 from tactile_material_ros.learning.students import (
     STUDENT_FILE,
     WEIGHTS_FILE,
@@ -79,7 +79,8 @@ def torch_dir_for(model_path: str | Path) -> Path:
 def save_torch_beside(student: TactileViT, meta: dict[str, Any], model_path: Path) -> dict[str, Any]:
     """Save the exported student beside ``model_path``; returns the card's ``pytorch`` entry."""
     directory = torch_dir_for(model_path)
-    kept = {k: v for k, v in meta.items() if k not in ("student", "vit", "class_names", "feature_dim")}
+    kept = {k: portable_paths(v, Path.cwd()) if k in ("run", "encoder_run") else v
+            for k, v in meta.items() if k not in ("student", "vit", "class_names", "feature_dim")}
     save_student(student, directory, StudentConfig(**meta["student"]), list(meta["class_names"]), kept)
     (directory / WEIGHTS_FILE).chmod(0o644)  # safetensors writes 0600; an installed share must be readable
     return {"directory": directory.name, "files": [STUDENT_FILE, WEIGHTS_FILE],
@@ -121,6 +122,8 @@ def _stage_provenance(run_dir: str | None) -> list[dict[str, Any]]:
 def _write_card(path: Path, class_names: list[str], preprocessing: PreprocessConfig, extra: dict[str, Any],
                 familiarity: Familiarity | None = None) -> ModelCard:
     sha256 = sha256_file(path)
+    # the card travels with the model: its provenance names runs and data relative to where export ran
+    extra = {key: portable_paths(value, Path.cwd()) if key in PORTABLE_KEYS else value for key, value in extra.items()}
     if familiarity is not None:
         extra = {**extra, "familiarity": familiarity.to_card(sha256)}
     card = ModelCard(class_names=tuple(class_names), preprocessing=preprocessing, sha256=sha256,

@@ -14,6 +14,7 @@ configuration is the same (only ``epochs`` may grow); a different configuration 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -114,3 +115,27 @@ class RunDir:
         done = sorted(p for p in self.checkpoints.glob("epoch_*") if (p / "DONE").is_file())
         for old in done[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+# keys of a model card whose strings are paths or command lines (never the familiarity's base64 arrays)
+PORTABLE_KEYS = ("provenance", "metrics")
+
+
+def portable_paths(value: Any, base: Path) -> Any:
+    """``value`` with every absolute path made relative to ``base`` (the directory the command ran in), or
+    cut to its name where it lies more than one level above ``base``; command lines are treated word by
+    word. What a model card records so carries no machine's paths and still names each run and data set."""
+    if isinstance(value, dict):
+        return {key: portable_paths(item, base) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable_paths(item, base) for item in value]
+    if isinstance(value, str) and "/" in value:
+        return " ".join(_portable_word(word, base) for word in value.split(" "))
+    return value
+
+
+def _portable_word(word: str, base: Path) -> str:
+    if not os.path.isabs(word):
+        return word
+    relative = os.path.relpath(word, base)
+    return Path(word).name if relative.startswith(os.path.join(os.pardir, os.pardir)) else relative

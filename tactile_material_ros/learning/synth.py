@@ -3,7 +3,8 @@
 Each press draws an object shape (spheres of several radii, a lying cylinder, a flat face),
 a force around the 24 N target, a tool angle in [0, pi] (0 and pi/2, the palpation routine's
 two presses, each get a fixed share), a contact offset, and one of ``sensors`` simulated
-sensors; a sensor is a background seed and a noise level, and its no-contact frame is written
+sensors; a sensor is a background seed, a noise level and a variation (contact strength, LEDs,
+camera, the gel's dome: ``sim/sensor_variation.py``), and its no-contact frame is written
 once as the reference of every press it took (the ``background`` column). Captions are drawn
 from the material's real TVL term statistics (:func:`sim.descriptions.sample_caption`).
 Everything derives from ``seed``: the same seed gives the same files, another seed gives
@@ -144,19 +145,20 @@ def plan_presses(config: SynthConfig) -> list[Press]:
 
 
 @lru_cache(maxsize=64)
-def _renderer(background_seed: int, noise_sigma: float):  # -> DigitRenderer (imported lazily: heavy)
+def _renderer(background_seed: int, noise_sigma: float, dome_radius_m: float):  # -> DigitRenderer (imported lazily: heavy)
     from tactile_material_ros.sim.digit_renderer import DigitRenderer
 
-    return DigitRenderer(background_seed=background_seed, noise_sigma=noise_sigma)
+    return DigitRenderer(background_seed=background_seed, noise_sigma=noise_sigma, dome_radius_m=dome_radius_m)
 
 
-def _noiseless_renderer(background_seed: int):  # -> DigitRenderer; the sensor's noise comes with its variation
-    return _renderer(background_seed, 0.0)
+def _noiseless_renderer(background_seed: int, variation: SensorVariation):  # -> DigitRenderer
+    """The sensor's renderer: its gel's dome from ``variation``; its noise comes with the variation."""
+    return _renderer(background_seed, 0.0, variation.dome_radius_m)
 
 
 def _render_press(job: tuple[Press, int, float, SensorVariation, str]) -> str:
     press, background_seed, _, variation, path = job
-    renderer = _noiseless_renderer(background_seed)
+    renderer = _noiseless_renderer(background_seed, variation)
     rng = np.random.default_rng(press.render_seed)
     frame = renderer.render(press.material, press.shape, press.force_n, tool_angle_rad=press.tool_angle_rad,
                             offset_m=press.offset_m, rng=rng)
@@ -185,9 +187,10 @@ def synthesize(config: SynthConfig, out: str | Path) -> Path:
     sensors = sorted({p.sensor for p in presses})
     for k in sensors:
         seed, _ = sensor_params(config, k)
-        renderer = _noiseless_renderer(seed)
+        variation = sensor_variation(config, k)
+        renderer = _noiseless_renderer(seed, variation)
         rng = np.random.default_rng([config.seed, 7, k])
-        reference = sensor_variation(config, k).apply(renderer.no_contact(rng), renderer.background(), rng)
+        reference = variation.apply(renderer.no_contact(rng), renderer.background(), rng)
         cv2.imwrite(str(out / "background" / f"sensor_{k:03d}.png"), reference)
     jobs = [(p, *sensor_params(config, p.sensor), sensor_variation(config, p.sensor),
              str(out / "tactile" / p.material / f"{p.sample_id}.png")) for p in presses]

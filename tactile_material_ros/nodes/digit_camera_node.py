@@ -29,6 +29,7 @@ from tactile_material_ros.nodes.node_support import (
     declare,
     diagnostic_status,
     publish_diagnostics,
+    route_core_logging,
     run,
 )
 from tactile_material_ros.sensing.camera_config import SOURCE_KINDS, CameraConfig, make_source
@@ -42,6 +43,7 @@ REFERENCE_TIMEOUT_S = 5.0
 class DigitCameraNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("digit_camera_node", **node_kwargs)
+        route_core_logging(self)
         d = CameraConfig()
         try:
             self.config = CameraConfig(
@@ -51,7 +53,7 @@ class DigitCameraNode(Node):
                 resolution=declare(self, "resolution", d.resolution, "DIGIT stream: QVGA (240x320 portrait) or "
                                    "VGA (480x640)", read_only=True),
                 fps=declare(self, "fps", d.fps, "frames per second; QVGA: 60 or 30, VGA: 30 or 15",
-                            read_only=True, additional_constraints="QVGA: 60, 30; VGA: 30, 15"),
+                            read_only=True, range=(15, 60), additional_constraints="QVGA: 60, 30; VGA: 30, 15"),
                 intensity=declare(self, "intensity", d.intensity, "DIGIT LED intensity", read_only=True,
                                   range=(0, 15)),
                 replay_path=declare(self, "replay_path", d.replay_path, "folder of frames, a video file or a rosbag2 bag (MCAP) "

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PoseStamped, WrenchStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
@@ -45,6 +45,13 @@ from tactile_material_ros.inference.live_classifier import (
 from tactile_material_ros.inference.model_card import ModelIntegrityError
 from tactile_material_ros.inference.overlay import draw_overlay, label_colour
 from tactile_material_ros.inference.raw_image import fields_from_frame
+from tactile_material_ros.inference.result_record import (
+    CycleInfo,
+    cycle_from_values,
+    hypotheses,
+    result_level,
+    result_values,
+)
 from tactile_material_ros.nodes.node_support import (
     RESULT_QOS,
     SENSOR_QOS,
@@ -54,8 +61,10 @@ from tactile_material_ros.nodes.node_support import (
     declare,
     diagnostic_status,
     publish_diagnostics,
+    route_core_logging,
     run,
 )
+from tactile_material_ros.nodes.vision_results import VISION_MSGS, VisionPublishers
 from tactile_material_ros.paths import model_file
 
 # the overlay is for viewers: reliable (so both reliable and best-effort subscribers match), newest only
@@ -77,6 +86,7 @@ def _stamp(seconds: float) -> Time:
 class MaterialClassifierNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("material_classifier_node", **node_kwargs)
+        route_core_logging(self)
         d = ContactConfig()
         try:
             config = ClassifierConfig(
@@ -140,6 +150,8 @@ class MaterialClassifierNode(Node):
         self._label_pub = self.create_publisher(String, "material_label", RESULT_QOS)
         self._prob_pub = self.create_publisher(Float32MultiArray, "material_probabilities", RESULT_QOS)
         self._result_pub = self.create_publisher(String, "material_result", RESULT_QOS)
+        self._report_pub = self.create_publisher(DiagnosticArray, "material_report", STATE_QOS)
+        self._vision = (VisionPublishers(self, config.model_path, self.live.model.sha256) if VISION_MSGS else None)
         self._overlay_pub = self.create_publisher(Image, "material_classifier/overlay", OVERLAY_QOS)
         self._marker_pub = self.create_publisher(MarkerArray, "material_markers", RESULT_QOS)
         self._diag_pub = create_diagnostics_publisher(self)
@@ -149,12 +161,15 @@ class MaterialClassifierNode(Node):
         self.create_subscription(Image, "digit/image_raw", self._on_image, image_qos)
         self.create_subscription(String, "palpation/state", self._on_state, STATE_QOS)
         self.create_subscription(WrenchStamped, "palpation/press", self._on_press, RESULT_QOS)
+        self.create_subscription(DiagnosticArray, "palpation/cycle", self._on_cycle, STATE_QOS)
         if self.live.trigger.uses_position:  # the 100 Hz poses would only cost the other triggers time
             self.create_subscription(PoseStamped, "palpation/tcp_pose", self._on_pose, SENSOR_QOS)
         self.create_timer(1.0, self._publish_diagnostics)
         self._pose: PoseStamped | None = None
         self._marker_ids: dict[tuple[int, int], int] = {}
         self._last_frame_s: float | None = None
+        self._camera_frame_id = ""
+        self._cycle: CycleInfo | None = None
         self._skipped_reported = 0
         self.get_logger().info(
             f"classifying with {config.model_path} (sha256 {self.live.model.sha256[:12]}…, {len(names)} classes), "
@@ -201,6 +216,7 @@ class MaterialClassifierNode(Node):
     def _on_image(self, msg: Image, info: MessageInfo) -> None:
         taken_s = time.time()  # the camera stamps with the system clock, as rmw's receive time is
         self._last_frame_s = self._now_s()
+        self._camera_frame_id = msg.header.frame_id  # the camera's frame_id parameter: the overlay's frame too
         delivery = Delivery(taken_s, info["received_timestamp"] * 1e-9 or None, info.get("publication_sequence_number"))
         self._publish(self.live.on_image(_seconds(msg.header.stamp), msg.encoding, msg.height, msg.width,
                                          msg.step, msg.data, delivery))
@@ -218,6 +234,13 @@ class MaterialClassifierNode(Node):
     def _on_pose(self, msg: PoseStamped) -> None:
         self._pose = msg
 
+    def _on_cycle(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            try:
+                self._cycle = cycle_from_values({kv.key: kv.value for kv in status.values})
+            except ValueError as exc:
+                self.get_logger().warning(str(exc), throttle_duration_sec=10.0)
+
     # --- outputs ------------------------------------------------------------------------
     def _publish(self, results: list[Classification]) -> None:
         for result in results:
@@ -230,6 +253,7 @@ class MaterialClassifierNode(Node):
                 probs.data = [float(p) for p in result.probabilities]
                 self._prob_pub.publish(probs)
             self._result_pub.publish(String(data=result_json(result, names)))
+            self._publish_report(result)
             self._publish_overlay(result)
             if result.position_m is not None and result.probabilities is not None:
                 self._publish_markers(result)
@@ -238,12 +262,27 @@ class MaterialClassifierNode(Node):
                 f"material: {result.label} ({100 * result.confidence:.1f} %{why}, {result.presses} press(es), "
                 f"{result.frames} frames, model {1000 * result.latency_s:.0f} ms)")
 
+    def _publish_report(self, result: Classification) -> None:
+        """material_report (latched): the result stamped with its capture time, tied to its cycle and target."""
+        # a result belongs to the current palpation cycle only with the press trigger (the others ignore cycles)
+        cycle = self._cycle if self.live.config.trigger == "press" else None
+        status = DiagnosticStatus(level=bytes([result_level(result)]), name=f"{self.get_fully_qualified_name()}: "
+                                  "material", message=result.label, hardware_id=self.live.model.sha256,
+                                  values=[KeyValue(key=k, value=v) for k, v in
+                                          result_values(result, self.live.class_names, cycle)])
+        report = DiagnosticArray(status=[status])
+        report.header.stamp = _stamp(result.stamp_s)
+        report.header.frame_id = self._camera_frame_id
+        self._report_pub.publish(report)
+        if self._vision is not None:
+            self._vision.publish(report.header, hypotheses(result, self.live.class_names))
+
     def _publish_overlay(self, result: Classification) -> None:
         picture = draw_overlay(result.frame, self.live.class_names, result.probabilities, result.label,
                                self.live.config.top_k, result.reason)
         msg = Image()
         msg.header.stamp = _stamp(result.stamp_s)  # the capture time of the newest frame behind the label
-        msg.header.frame_id = "digit_link"
+        msg.header.frame_id = self._camera_frame_id
         msg.encoding, msg.height, msg.width, msg.step, msg.data = fields_from_frame(picture)
         self._overlay_pub.publish(msg)
 
@@ -281,6 +320,7 @@ class MaterialClassifierNode(Node):
         else:
             level, message = DiagnosticStatus.OK, f"classifying ({self.live.config.trigger})"
         values = {
+            "hardware_id": f"model sha256 {self.live.model.sha256}",
             "model_path": self.live.config.model_path,
             "model_sha256": self.live.model.sha256,
             "trigger": self.live.config.trigger,

@@ -2,26 +2,37 @@
 
 Interface (README's ROS 2 interface table):
 
-- ``palpation/state`` (std_msgs/String, reliable, transient local): ``idle``, ``approaching``,
+- ``palpation/state`` (std_msgs/String, reliable, transient local, depth 1): ``idle``, ``approaching``,
   ``pressing``, ``holding``, ``retracting``, ``rotating``, ``done``, or ``fault: <reason>`` where
   reason is ``<code>: <detail>`` (codes: robot/palpation.py ``FaultCode``).
+- ``palpation/cycle`` (diagnostic_msgs/DiagnosticArray, reliable, transient local, depth 1): at each
+  cycle's start (before ``approaching``), one status with the values ``cycle_id`` (1, 2, ...)
+  and ``target``; the classifier ties its result to it (``material_report``).
 - ``palpation/press`` (geometry_msgs/WrenchStamped): once per press, when the force has settled
   at the target; stamp = settle time; the wrench is the mean over the settle window.
 - ``palpation/wrench`` (geometry_msgs/WrenchStamped) and ``palpation/tcp_pose``
   (geometry_msgs/PoseStamped) and ``joint_states`` (sensor_msgs/JointState, UR joint names):
   streamed at ``stream_rate_hz`` (100 Hz) during a cycle and ``idle_rate_hz`` between cycles.
-- ``palpation/palpate`` (std_srvs/Trigger): one full cycle on the current target; answers after
-  the cycle: success = done; message = the cycle as JSON (outcome, reason, states, presses,
-  force_mode_stopped, duration_s, target).
+- ``palpation/start`` (std_srvs/Trigger): answers at once: success = the cycle on the current
+  target was accepted (message: JSON with ``cycle_id`` and ``target``), or not, with why (a cycle
+  runs). Progress: ``palpation/state``; the end: ``palpation/result`` and the classifier's
+  ``material_report``.
+- ``palpation/palpate`` (std_srvs/Trigger): the same cycle, answered after it: success = done;
+  message = the cycle as JSON (outcome, reason, states, presses, force_mode_stopped, duration_s,
+  target, cycle_id).
+- ``palpation/result`` (std_msgs/String, JSON, reliable, transient local, depth 1): that JSON at
+  the end of every cycle, however it was started.
 - ``palpation/abort`` (std_srvs/Trigger): stops the running cycle (force mode off, lift clear,
   ``fault: aborted: ...``) and answers when the arm has been made safe.
 - ``/diagnostics``: connection, robot mode, protective / emergency stop, state, stream rate.
 
-Wrench convention (palpation/wrench and palpation/press): frame ``base`` (``frame_id``); the force
-is the force the object exerts on the tool at the TCP, in base-frame axes, as UR's
-``actual_TCP_force``. Pressing straight down on an object gives ``force.z > 0``: about +24 N at a
-press. In general the normal force on the gel is ``-force . tool_z``. Tool frame: Z is the gel
-normal pointing out of the sensor (down while palpating); pose orientation = ``Rx(pi) Rz(angle)``.
+Wrench convention (palpation/wrench and palpation/press): frame ``tool0`` (``tool_frame_id``, the
+tool flange, which has the TCP's axes); the force is the force the object exerts on the tool at
+the TCP (UR's ``actual_TCP_force``, rotated from base axes into the tool's with the TCP pose:
+``poses.wrench_in_tool_axes``), so rviz draws it at the tool. Tool Z is the gel normal pointing
+out of the sensor (down while palpating), so pressing on an object gives ``force.z < 0``: about
+-24 N at a press; the normal force on the gel is ``-force.z``. palpation/tcp_pose is in ``base``
+(``frame_id``); its orientation = ``Rx(pi) Rz(angle)``.
 
 The target is the parameter ``target`` (a scene object name); change it at run time with
 ``ros2 param set /ur_palpation_node target wood_ball`` (or the SetParameters service); it is
@@ -34,8 +45,10 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from typing import Any
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -47,6 +60,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from tactile_material_ros.inference.result_record import CycleInfo
 from tactile_material_ros.nodes import node_support
 from tactile_material_ros.nodes.node_support import SENSOR_QOS, STATE_QOS, StartupError
 from tactile_material_ros.robot.arm_port import ArmError, ArmPort, ArmSample
@@ -59,7 +73,7 @@ from tactile_material_ros.robot.palpation import (
     PalpationState,
     Press,
 )
-from tactile_material_ros.robot.poses import matrix_to_quaternion, rotvec_to_matrix
+from tactile_material_ros.robot.poses import matrix_to_quaternion, rotvec_to_matrix, wrench_in_tool_axes
 from tactile_material_ros.robot.ur_kinematics import JOINT_NAMES
 from tactile_material_ros.sim.scene import Scene, SceneError, load_scene
 
@@ -96,13 +110,14 @@ class _Publisher(PalpationListener):
 class UrPalpationNode(Node):
     def __init__(self) -> None:
         super().__init__("ur_palpation_node")
+        node_support.route_core_logging(self)
         try:
             params = self._declare_parameters()
         except InvalidParameterTypeException as exc:
             raise StartupError(f"{exc}; write floating-point parameters with a decimal point "
                                "(e.g. target_force_n:=24.0)") from None
         arm_kind, robot_ip, idle_rate_hz = params["arm"], params["robot_ip"], params["idle_rate_hz"]
-        self.frame_id = params["frame_id"]
+        self.frame_id, self.tool_frame_id = params["frame_id"], params["tool_frame_id"]
         # validate everything before any hardware is touched
         if arm_kind not in ARMS:
             raise StartupError(f"parameter arm = {arm_kind!r} is not allowed: use one of {', '.join(ARMS)}")
@@ -147,6 +162,10 @@ class UrPalpationNode(Node):
                                + "; ".join(problems))
 
         self._state_pub = self.create_publisher(String, "palpation/state", STATE_QOS)
+        self._cycle_pub = self.create_publisher(DiagnosticArray, "palpation/cycle", STATE_QOS)
+        self._result_pub = self.create_publisher(String, "palpation/result", STATE_QOS)
+        self._start_lock = threading.Lock()
+        self._starting = False
         self._press_pub = self.create_publisher(WrenchStamped, "palpation/press", node_support.RESULT_QOS)
         self._wrench_pub = self.create_publisher(WrenchStamped, "palpation/wrench", SENSOR_QOS)
         self._pose_pub = self.create_publisher(PoseStamped, "palpation/tcp_pose", SENSOR_QOS)
@@ -155,13 +174,16 @@ class UrPalpationNode(Node):
 
         self.routine = PalpationRoutine(self.arm, self.config, [_Publisher(self)], self.workspace)
         self._cycles = 0
+        self._cycle_id = 0
         self._faults = 0
         self._samples = 0
         self._last_outcome = "none"
+        self._tcp_pose = self.arm.tcp_pose()
         self.publish_state(PalpationState.IDLE.value)
 
         services = ReentrantCallbackGroup()
         self.create_service(Trigger, "palpation/palpate", self._on_palpate, callback_group=services)
+        self.create_service(Trigger, "palpation/start", self._on_start, callback_group=services)
         self.create_service(Trigger, "palpation/abort", self._on_abort, callback_group=services)
         timers = MutuallyExclusiveCallbackGroup()
         self.create_timer(1.0 / float(idle_rate_hz), self._publish_idle, callback_group=timers)
@@ -178,8 +200,11 @@ class UrPalpationNode(Node):
                            read_only=True, additional_constraints="one of: sim, ur_rtde"),
             "robot_ip": declare(self, "robot_ip", "", "the UR controller's IP address (arm: ur_rtde)", read_only=True),
             "scene": declare(self, "scene", "", "scene YAML (empty: config/scene_four_balls.yaml)", read_only=True),
-            "frame_id": declare(self, "frame_id", "base", "frame of palpation/tcp_pose and palpation/wrench",
+            "frame_id": declare(self, "frame_id", "base", "frame of palpation/tcp_pose (the robot's base)",
                                 read_only=True),
+            "tool_frame_id": declare(self, "tool_frame_id", "tool0", "frame of palpation/wrench and "
+                                     "palpation/press: the tool flange, whose axes the wrench is given in",
+                                     read_only=True),
             "joint_prefix": declare(self, "joint_prefix", "", "prefix of the UR joint names in joint_states",
                                     read_only=True),
             "target": declare(self, "target", "", "scene object to palpate (empty: the first one); may change at "
@@ -224,18 +249,55 @@ class UrPalpationNode(Node):
     # -- services ----------------------------------------------------------------------------------------
 
     def _on_palpate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        target = self.target
+        """palpation/palpate: one cycle, answered when it has ended (the cycle as JSON)."""
         try:
-            result = self.routine.palpate(self.scene.get(target).top_m, self.config)
+            report = self._run_cycle(self.target)
         except PalpationBusy as exc:
             response.success, response.message = False, str(exc)
             return response
+        response.success = report["outcome"] == PalpationState.DONE.value
+        response.message = json.dumps(report)
+        return response
+
+    def _on_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """palpation/start: accept or refuse a cycle at once; it runs on its own thread, its progress goes to
+        palpation/state and its end to palpation/result (and the classifier's material_report)."""
+        with self._start_lock:
+            if self.routine.busy or self._starting:
+                response.success = False
+                response.message = f"refused: a palpation cycle is running (state {self.routine.state}); " \
+                                   "wait for palpation/result or call palpation/abort"
+                return response
+            self._starting = True
+            accepted = {"accepted": True, "cycle_id": self._cycle_id + 1, "target": self.target}  # before it starts
+        threading.Thread(target=self._run_started_cycle, args=(accepted["target"],), name="palpation-cycle",
+                         daemon=True).start()
+        response.success, response.message = True, json.dumps(accepted)
+        return response
+
+    def _run_started_cycle(self, target: str) -> None:
+        try:
+            self._run_cycle(target)
+        except PalpationBusy as exc:  # a palpation/palpate call came in between: it runs, this one does not
+            self.get_logger().warning(f"palpation/start: {exc}")
+        finally:
+            with self._start_lock:
+                self._starting = False
+
+    def _run_cycle(self, target: str) -> dict[str, Any]:
+        """One cycle on ``target``; publishes and returns its report (PalpationBusy if one runs)."""
+        if self.routine.busy:
+            raise PalpationBusy(f"a palpation cycle is running (state {self.routine.state})")
+        # before the cycle, not from its listener: once the arm's watchdog is armed the routine must not wait
+        self.publish_cycle(target)
+        result = self.routine.palpate(self.scene.get(target).top_m, self.config)
         self._cycles += 1
         self._faults += result.outcome != PalpationState.DONE.value
         self._last_outcome = result.reason or result.outcome
-        response.success = result.outcome == PalpationState.DONE.value
-        response.message = json.dumps({**result.to_dict(), "target": target})
-        return response
+        report = {**result.to_dict(), "target": target, "cycle_id": self._cycle_id}
+        if self.context.ok():
+            self._result_pub.publish(String(data=json.dumps(report)))
+        return report
 
     def _on_abort(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if not self.routine.abort():
@@ -279,18 +341,27 @@ class UrPalpationNode(Node):
     def publish_state(self, state: str) -> None:
         self._state_pub.publish(String(data=state))
 
+    def publish_cycle(self, target: str) -> None:
+        """palpation/cycle (latched): the cycle that starts now, its id and target, for the classifier's report."""
+        self._cycle_id += 1
+        cycle = CycleInfo(self._cycle_id, target)
+        node_support.publish_diagnostics(self, self._cycle_pub, [node_support.diagnostic_status(
+            self, "cycle", DiagnosticStatus.OK, target, dict(cycle.values()))])
+
     def publish_press(self, press: Press) -> None:
         msg = WrenchStamped()
         msg.header.stamp = self._stamp(press.t)
-        msg.header.frame_id = self.frame_id
-        self._fill_wrench(msg, press.wrench)
+        msg.header.frame_id = self.tool_frame_id
+        # the press is published while holding: the last streamed pose is the pose it settled at
+        self._fill_wrench(msg, wrench_in_tool_axes(press.wrench, self._tcp_pose))
         self._press_pub.publish(msg)
 
     def publish_sample(self, sample: ArmSample) -> None:
+        self._tcp_pose = sample.tcp_pose
         stamp = self._stamp(sample.t)
         wrench = WrenchStamped()
-        wrench.header.stamp, wrench.header.frame_id = stamp, self.frame_id
-        self._fill_wrench(wrench, sample.wrench)
+        wrench.header.stamp, wrench.header.frame_id = stamp, self.tool_frame_id
+        self._fill_wrench(wrench, wrench_in_tool_axes(sample.wrench, sample.tcp_pose))
         pose = PoseStamped()
         pose.header.stamp, pose.header.frame_id = stamp, self.frame_id
         p = pose.pose.position

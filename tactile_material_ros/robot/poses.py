@@ -45,6 +45,16 @@ def rotvec_to_matrix(rotvec: np.ndarray) -> np.ndarray:
     return np.eye(3) + math.sin(angle) * kx + (1.0 - math.cos(angle)) * (kx @ kx)
 
 
+def wrench_in_tool_axes(wrench_base: np.ndarray, tcp_pose: Pose) -> np.ndarray:
+    """A wrench ``[fx, fy, fz, tx, ty, tz]`` given in base-frame axes (as UR's ``actual_TCP_force``)
+    expressed in the tool's axes: ``R^T f`` and ``R^T t`` with ``R`` the TCP orientation in base.
+    The point it acts at is unchanged (the TCP). Pressing straight down on an object, the tool's
+    Z points down, so the object's push shows as ``fz < 0`` (about -24 N at a press)."""
+    w = np.asarray(wrench_base, dtype=float)
+    rot_t = rotvec_to_matrix(np.asarray(tcp_pose, dtype=float)[3:]).T
+    return np.concatenate([rot_t @ w[:3], rot_t @ w[3:]])
+
+
 def matrix_to_quaternion(rot: np.ndarray) -> np.ndarray:
     """Unit quaternion ``[x, y, z, w]`` with ``w >= 0`` (Shepperd's method, stable near 180 deg)."""
     m = np.asarray(rot, dtype=float)

@@ -2,8 +2,9 @@
 
 One frame is made in four steps:
 
-1. the dent: the contact law (``ContactModel.press``) gives the gel's share of the approach
-   and the contact size for the object's shape, material stiffness and the force;
+1. the dent: the contact law (``ContactModel.press``, on a gel domed like a DIGIT's) gives the
+   gel's share of the approach and the contact size for the object's shape, material
+   stiffness and the force;
    ``imprint.dent`` turns them into the gel surface's displacement and the contact pressure;
 2. the micro-texture: the material's surface pattern (``textures``), in the object's frame,
    turned by the angle between object and tool and pressed into the gel where the contact
@@ -33,7 +34,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from tactile_material_ros.sim.contact_model import GEL_FIELD_M, ContactModel, Shape
+from tactile_material_ros.sim.contact_model import DIGIT_DOME_RADIUS_M, GEL_FIELD_M, ContactModel, Shape
 from tactile_material_ros.sim.gel_lighting import GelLighting, make_lighting
 from tactile_material_ros.sim.imprint import dent
 from tactile_material_ros.sim.materials import MaterialLibrary, default_library
@@ -46,7 +47,8 @@ RESOLUTIONS: dict[str, tuple[int, int]] = {"QVGA": (320, 240), "VGA": (640, 480)
 # real DIGIT frames (1.3-2.5 grey levels per channel; TACTO adds sigma 7 as augmentation).
 DEFAULT_NOISE_SIGMA = 2.0
 # Contact pressure at which the gel takes about 63% of a texture's relief (1 - exp(-p / P)):
-# a 24 N press of a flat face (70 kPa over the pad) shows a texture fully, a 5 N one half.
+# a 24 N press of a rigid flat face (about 100 kPa mean over its 8.8 mm patch on the domed gel)
+# shows a texture fully, a press at a fifth of that pressure half.
 CONFORM_PRESSURE_PA = 20e3
 # How far a texture patch may move on the tile (px each way) before it repeats.
 _PATCH_RANGE_PX = 100.0
@@ -65,7 +67,10 @@ class DigitRenderer:
         noise_sigma: float = DEFAULT_NOISE_SIGMA,
         gel_contact: ContactModel | None = None,
         noise_sampler: NoiseSampler = standard_normal,
+        dome_radius_m: float = DIGIT_DOME_RADIUS_M,
     ) -> None:
+        """``dome_radius_m``: the gel's dome (``contact_model.DIGIT_DOME_RADIUS_M``; ``math.inf`` for a flat
+        gel, on which a flat face leaves no visible imprint); ignored when ``gel_contact`` is given."""
         if resolution not in RESOLUTIONS:
             raise ValueError(f"resolution {resolution!r} is not a DIGIT stream; use one of {', '.join(RESOLUTIONS)}")
         if not noise_sigma >= 0.0:
@@ -75,7 +80,7 @@ class DigitRenderer:
         self.background_seed = int(background_seed)
         self.noise_sigma = float(noise_sigma)
         self.noise_sampler = noise_sampler
-        self.contact_model = gel_contact or ContactModel(self.library.gel)
+        self.contact_model = gel_contact or ContactModel(self.library.gel, dome_radius_m)
         self.shape_hw = RESOLUTIONS[resolution]
         rows, cols = self.shape_hw
         self.pitch_m = GEL_FIELD_M[0] / cols
@@ -166,7 +171,8 @@ class DigitRenderer:
         x = self._x - np.float32(offset_m[0])
         y = self._y - np.float32(offset_m[1])
         # the object's x axis (a cylinder's axis, a flat face's edge) lies at +relative_yaw in tool axes
-        height, pressure = dent(shape, contact, x, y, relative_yaw_rad)
+        apex = (-offset_m[0], -offset_m[1]) if self.contact_model.domed else None  # the gel centre
+        height, pressure = dent(shape, contact, x, y, relative_yaw_rad, apex)
         relief = self._texture(material_name, relative_yaw_rad, offset_m, patch_m)
         height += relief * (1.0 - np.exp(pressure * np.float32(-1.0 / CONFORM_PRESSURE_PA)))
         # slopes in image axes (columns right, rows down); h is towards the camera

@@ -9,6 +9,10 @@ background alike:
     background' = gain · (background · led_gain + gradient)
     frame'      = background' + gain · led_gain · strength · blur(frame - background) + noise
 
+One more difference is geometric and so belongs to the renderer, not to this image-space
+transform: the gel's dome (``dome_radius_m``, cast gels differ in their meniscus), which
+``learning/synth.py`` hands to the ``DigitRenderer`` of each simulated sensor.
+
 The frame and background given are the renderer's noiseless ones (``noise_sigma=0``): the
 camera's noise comes last, after the optics' blur, as in a camera. Like the renderer's, it is
 white (independent per pixel and channel); a real camera's is not (demosaicing, MJPEG): see
@@ -31,6 +35,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from tactile_material_ros.sim.contact_model import DIGIT_DOME_RADIUS_M
 from tactile_material_ros.sim.sensor_noise import standard_normal
 
 NOMINAL_STRENGTH = 0.59
@@ -40,6 +45,10 @@ CAMERA_GAIN_RANGE = (0.85, 1.15)
 BLUR_RANGE_PX = (0.0, 1.2)         # Gaussian σ of the camera / gel blur
 GRADIENT_RANGE = 12.0              # grey levels at the frame's edge, random direction
 EXTRA_NOISE_RANGE = (0.0, 2.5)     # grey levels on top of the renderer's own
+# The gel's dome radius, log-uniform about TACTO's 0.1 m: a sag of 0.7-1.1 mm at the field's
+# corners. Modest, because a flatter gel hides a soft flat face (Shore 30A silicone at 24 N on
+# a 0.15 m dome scores 0.056, near the 0.04 contact gate, on the nominal sensor).
+DOME_RADIUS_RANGE_M = (0.08, 0.125)
 
 
 @dataclass(frozen=True)
@@ -51,10 +60,14 @@ class SensorVariation:
     gradient: tuple[float, float] = (0.0, 0.0)                # grey levels across x, across y
     extra_noise: float = 0.0
     noise_sigma: float = 0.0       # the camera's own noise [grey levels], added with extra_noise
+    dome_radius_m: float = DIGIT_DOME_RADIUS_M   # the gel's dome, for the renderer (not used by apply)
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.strength <= 3.0:
             raise ValueError(f"strength {self.strength} is outside [0.05, 3]")
+        if not 0.02 <= self.dome_radius_m:
+            raise ValueError(f"dome_radius_m {self.dome_radius_m} is below 0.02 m (a gel domed over its own width); "
+                             "use ~0.1 m, or math.inf for a flat gel")
         if (min(self.led_gain) <= 0 or self.camera_gain <= 0 or self.blur_px < 0 or self.extra_noise < 0
                 or self.noise_sigma < 0):
             raise ValueError(f"invalid sensor variation {self}")
@@ -100,4 +113,5 @@ def draw_variation(rng: np.random.Generator) -> SensorVariation:
         blur_px=float(rng.uniform(*BLUR_RANGE_PX)),
         gradient=(float(amplitude * np.cos(angle)), float(amplitude * np.sin(angle))),
         extra_noise=float(rng.uniform(*EXTRA_NOISE_RANGE)),
+        dome_radius_m=float(np.exp(rng.uniform(*np.log(DOME_RADIUS_RANGE_M)))),
     )
