@@ -49,7 +49,7 @@ class _Cell:
         self.recorder: list[dict[str, str]] = []
         node.create_subscription(String, "material_label", lambda m: self.labels.append(m.data), ANY_QOS)
         node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.recorder.extend(
-            {kv.key: kv.value for kv in s.values} for s in m.status if s.name.startswith("palpation_recorder")), 10)
+            {kv.key: kv.value for kv in s.values} for s in m.status if "palpation_recorder_node" in s.name), 10)
         self.palpate = node.create_client(Trigger, "palpation/palpate")
         self.split = node.create_client(Trigger, "palpation_recorder_node/split_bagfile")
         self.reload = node.create_client(Trigger, "material_classifier_node/reload_model")

@@ -129,7 +129,7 @@ class PalpationRecorderNode(Node):
         self.recorder.on_press(_seconds(msg.header.stamp), wrench_values(msg))
 
     def _on_wrench(self, msg: WrenchStamped) -> None:
-        self.recorder.on_wrench(_seconds(msg.header.stamp), wrench_values(msg))
+        self.recorder.on_wrench(_seconds(msg.header.stamp), wrench_values(msg), msg.header.frame_id)
 
     def _on_pose(self, msg: PoseStamped) -> None:
         self.recorder.on_pose(_seconds(msg.header.stamp), pose_values(msg), msg.header.frame_id)

@@ -156,10 +156,11 @@ class CycleRecorder:
         if not cycle.label and cycle.material:
             cycle.label, cycle.label_source = cycle.material, "scene"
 
-    def on_wrench(self, stamp_s: float, wrench: Wrench) -> None:
+    def on_wrench(self, stamp_s: float, wrench: Wrench, frame_id: str = "base") -> None:
         with self._lock:
             if self._cycle is not None:
                 self._cycle.wrenches.append((stamp_s, wrench))
+                self._cycle.wrench_frame_id = frame_id
 
     def on_pose(self, stamp_s: float, pose: PoseQ, frame_id: str = "base") -> None:
         with self._lock:

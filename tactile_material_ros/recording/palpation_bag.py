@@ -86,7 +86,8 @@ class RecordedCycle:
     presses: list[tuple[float, Wrench]] = field(default_factory=list)
     wrenches: list[tuple[float, Wrench]] = field(default_factory=list)
     poses: list[tuple[float, PoseQ]] = field(default_factory=list)
-    frame_id: str = "base"        # of the poses and wrenches
+    frame_id: str = "base"        # of the poses
+    wrench_frame_id: str = "base"  # of the presses and wrenches (the graph's: the tool flange, tool0)
 
     def metadata(self) -> dict[str, Any]:
         return {"format": BAG_FORMAT, "cycle": self.cycle, "target": self.target, "label": self.label,
@@ -212,9 +213,9 @@ class PalpationBagWriter:
         for stamp, state in cycle.states:
             self._write(STATE_TOPIC, stamp, m.string(state))
         for stamp, values in cycle.presses:
-            self._write(PRESS_TOPIC, stamp, m.wrench(stamp, values, cycle.frame_id))
+            self._write(PRESS_TOPIC, stamp, m.wrench(stamp, values, cycle.wrench_frame_id))
         for stamp, values in cycle.wrenches:
-            self._write(WRENCH_TOPIC, stamp, m.wrench(stamp, values, cycle.frame_id))
+            self._write(WRENCH_TOPIC, stamp, m.wrench(stamp, values, cycle.wrench_frame_id))
         for stamp, pose in cycle.poses:
             self._write(POSE_TOPIC, stamp, m.pose(stamp, pose, cycle.frame_id))
         for frame in cycle.frames:
