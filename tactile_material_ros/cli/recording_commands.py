@@ -24,14 +24,11 @@ from typing import Any
 
 from tactile_material_ros.cli.palpate_commands import _build_arm, routine_settings
 from tactile_material_ros.paths import config_file
+from tactile_material_ros.robot.sim_arm import SHARED_PROCESS_WALL_WATCHDOG_FLOOR_S
 
 log = logging.getLogger(__name__)
 
 EXIT_DONE, EXIT_FAULT, EXIT_USAGE = 0, 1, 2
-# On the simulated cell the simulated DIGIT renders in this process, beside the control loop (in the graph
-# it is a process of its own): on a loaded machine a render may hold the loop up past the controller's 0.1 s
-# wall-clock watchdog, so the simulated controller allows this much; a stalled client is still caught.
-SIM_WALL_WATCHDOG_FLOOR_S = 1.0
 
 
 def _add_cell_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +113,7 @@ def _record(args: argparse.Namespace, bag: Path, cycles: int) -> int:
     except (ValueError, KeyError, OSError, SceneError, BagError) as exc:
         log.error("%s", exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
         return EXIT_USAGE
-    arm = _build_arm(args, scene, cell, SIM_WALL_WATCHDOG_FLOOR_S)
+    arm = _build_arm(args, scene, cell, SHARED_PROCESS_WALL_WATCHDOG_FLOOR_S)
     camera, capture = _camera(args, scene)
     if args.arm == "sim" and not args.real_time:
         epoch = time.time()

@@ -80,9 +80,6 @@ from tactile_material_ros.sim.scene import Scene, SceneError, load_scene
 ARMS = ("sim", "ur_rtde")
 ROUTINE_PARAMETERS = tuple(name for name, *_ in PalpationConfig.describe())
 ABORT_WAIT_MARGIN_S = 2.0
-# the simulated controller shares this process (and its GIL) with the executor's threads: on a loaded PC a
-# scheduling stall of a few hundred ms must not trip its wall-clock watchdog (the controller-clock one stays)
-SIM_WALL_WATCHDOG_FLOOR_S = 1.0
 
 
 class _Publisher(PalpationListener):
@@ -230,11 +227,11 @@ class UrPalpationNode(Node):
             from tactile_material_ros.robot.ur_rtde_arm import UrRtdeArm
 
             return UrRtdeArm(robot_ip, arm_model=arm_model, tcp_check=tcp_check)
-        from tactile_material_ros.robot.sim_arm import SimArm, SimArmConfig
+        from tactile_material_ros.robot.sim_arm import SHARED_PROCESS_WALL_WATCHDOG_FLOOR_S, SimArm, SimArmConfig
 
         return SimArm(self.scene, SimArmConfig(real_time_factor=1.0, tcp_offset_m=tcp_check.offset[2],
                                                model="e_series" if arm_model == "auto" else arm_model,
-                                               wall_watchdog_floor_s=SIM_WALL_WATCHDOG_FLOOR_S))
+                                               wall_watchdog_floor_s=SHARED_PROCESS_WALL_WATCHDOG_FLOOR_S))
 
     def close(self) -> None:
         if self.routine.abort():

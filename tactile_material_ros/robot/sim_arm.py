@@ -109,6 +109,13 @@ class SimFault(StrEnum):
             raise ValueError(f"unknown fault {name!r}; known: {', '.join(f.value for f in cls)}") from None
 
 
+# The simulated cell's routine, arm and (in simulation) DIGIT renderer share one process and its GIL, which a
+# real cell does not: there a scheduling stall of a few hundred ms on a loaded PC is the simulation's own cost,
+# not the robot PC's. The node and the record/teach commands therefore let the wall clock's watchdog wait this
+# long; the controller-clock watchdog keeps the controller's 0.1 s, and the UR emulator (real ur_rtde) too.
+SHARED_PROCESS_WALL_WATCHDOG_FLOOR_S = 1.0
+
+
 @dataclass(frozen=True)
 class SimArmConfig:
     """The simulated arm and its sensor. Defaults: an e-Series UR10 above the four-ball scene."""
