@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,11 @@ def test_the_card_writer_stores_no_absolute_path(tmp_path: Path, monkeypatch: py
     assert card["familiarity"]["means"] == extra["familiarity"]["means"]     # data, not a path: untouched
     assert str(tmp_path) not in card_path_for(model).read_text()
 
+
+
+def test_the_bundled_cards_name_no_machine_path() -> None:
+    models = Path(__file__).resolve().parent.parent / "models"
+    for card in (*models.glob("*.json"), *models.glob("*/student.json")):
+        raw = json.loads(card.read_text())
+        text = json.dumps({key: value for key, value in raw.items() if key != "familiarity"})
+        assert not re.search(r'[\s"]/(work|home|tmp|root|Users)/', text), f"{card.name} records a machine path"
