@@ -235,15 +235,19 @@ def test_a_package_read_late_is_stamped_with_its_arrival_time() -> None:
         with peer:
             assert arrival_stamps.enable(peer)
             assert not arrival_stamps.has_unread_data(peer)
-            client.sendall(b"warm")                   # the kernel turns stamping on a moment after it is asked
-            _wait(lambda: arrival_stamps.receive(peer, 4)[0] == b"warm", 2.0, "a first package")
+
+            def stamped_by_the_kernel() -> bool:    # the kernel turns stamping on a moment after it is asked
+                client.sendall(b"warm")
+                data, _arrived_at, stamped = arrival_stamps.receive(peer, 4)
+                return data == b"warm" and stamped
+            _wait(stamped_by_the_kernel, 5.0, "the kernel to stamp a package")
             sent_at = time.monotonic()
             client.sendall(b"\x00\x04U\x01")
             _wait(lambda: arrival_stamps.has_unread_data(peer), 2.0, "the package to arrive")
             time.sleep(0.2)                                   # the emulator's reader thread is busy elsewhere
-            data, arrived_at = arrival_stamps.receive(peer, 16)
+            data, arrived_at, stamped = arrival_stamps.receive(peer, 16)
             read_at = time.monotonic()
-            assert data == b"\x00\x04U\x01"
+            assert data == b"\x00\x04U\x01" and stamped
             assert sent_at - 0.01 <= arrived_at <= read_at - 0.19, (
                 f"stamped {arrived_at - sent_at:+.3f} s after sending, {read_at - arrived_at:.3f} s before reading")
             client.close()

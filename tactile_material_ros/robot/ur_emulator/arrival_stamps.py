@@ -28,16 +28,17 @@ def enable(sock: socket.socket) -> bool:
     return True
 
 
-def receive(sock: socket.socket, count: int) -> tuple[bytes, float]:
-    """Up to ``count`` bytes and when they arrived, on the ``time.monotonic()`` clock."""
+def receive(sock: socket.socket, count: int) -> tuple[bytes, float, bool]:
+    """Up to ``count`` bytes, when they arrived (``time.monotonic()`` clock), and whether that time is the
+    kernel's stamp (False: the read time; the kernel starts stamping a moment after it is asked to)."""
     data, ancillary, _flags, _address = sock.recvmsg(count, _ANCILLARY_SPACE)
     read_at = time.monotonic()
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
             seconds, nanoseconds = _TIMESPEC.unpack(payload[:_TIMESPEC.size])
             waited = time.time() - (seconds + nanoseconds * 1e-9)   # both on the real-time clock
-            return data, read_at - max(0.0, waited)
-    return data, read_at
+            return data, read_at - max(0.0, waited), True
+    return data, read_at, False
 
 
 def has_unread_data(sock: socket.socket) -> bool:

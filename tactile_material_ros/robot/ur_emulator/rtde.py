@@ -140,7 +140,7 @@ class RtdeSession(ClientSession):
         """``count`` bytes (None when the client closed), noting when the last of them arrived."""
         data = bytearray()
         while len(data) < count:
-            chunk, self._arrived_at = arrival_stamps.receive(self.sock, count - len(data))
+            chunk, self._arrived_at, _stamped = arrival_stamps.receive(self.sock, count - len(data))
             if not chunk:
                 return None
             data.extend(chunk)
